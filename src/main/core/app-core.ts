@@ -1,0 +1,261 @@
+/**
+ * The main-side core shared by both hosts (Electron and the browser host): the embedded channel
+ * server, the channel clients each renderer drives, and settings. It knows nothing of the transport:
+ * a host opens one scope per renderer and routes the contract's commands and events through it.
+ */
+import {
+  type AppInfo,
+  type BridgeErrorShape,
+  type CommandName,
+  type Commands,
+  type EventName,
+  type Events,
+  type HostKind,
+  type Outcome,
+  type Settings,
+  isCommandName
+} from '../../shared/contract'
+import { ResultCode } from '../../shared/protocol'
+import { CLIENT_DEFAULTS, ChannelClient, ChannelError } from '../channel/client'
+import { ChannelServer, type ChannelServerOptions } from '../channel/server'
+import { SettingsStore } from './settings-store'
+
+export interface CoreOptions {
+  host: HostKind
+  version: string
+  /** Start the embedded channel server (default) with these options, or false to use `serverUrl`. */
+  embeddedServer?: ChannelServerOptions | false
+  /** Channel server used by default when not embedded (or to override it). */
+  serverUrl?: string
+  /** Folder for settings.json; null keeps settings in memory only. */
+  dataDir?: string | null
+  keepaliveIntervalMs?: number
+  platform?: string
+}
+
+export type Emit = <E extends EventName>(name: E, payload: Events[E]) => void
+
+/** Limits on what one renderer may hold, so that a runaway page cannot exhaust the main process. */
+export const SCOPE_LIMITS = { maxConnections: 64, maxIdLength: 128 } as const
+
+export class AppCore {
+  private server: ChannelServer | null = null
+  private readonly scopes = new Set<Scope>()
+  readonly settings: SettingsStore
+  private infoCache: AppInfo | null = null
+
+  private constructor(private readonly options: CoreOptions) {
+    this.settings = new SettingsStore(options.dataDir ?? null)
+  }
+
+  static async start(options: CoreOptions): Promise<AppCore> {
+    const core = new AppCore(options)
+    await core.settings.load()
+    if (options.embeddedServer !== false) {
+      core.server = new ChannelServer(options.embeddedServer ?? {})
+      await core.server.listen()
+    } else if (!options.serverUrl) {
+      throw new Error('no channel server: either embed one or give serverUrl')
+    }
+    return core
+  }
+
+  get embeddedServer(): ChannelServer | null {
+    return this.server
+  }
+
+  info(): AppInfo {
+    if (this.infoCache) return this.infoCache
+    const channelUrl = this.server?.url ?? null
+    this.infoCache = {
+      version: this.options.version,
+      host: this.options.host,
+      channelUrl,
+      defaultServerUrl: this.options.serverUrl ?? channelUrl ?? '',
+      keepaliveIntervalMs: this.options.keepaliveIntervalMs ?? CLIENT_DEFAULTS.keepaliveIntervalMs,
+      idleTimeoutMs: this.server?.limits.idleTimeoutMs ?? 70_000,
+      platform: this.options.platform ?? process.platform
+    }
+    return this.infoCache
+  }
+
+  /** One renderer's view of the core; disposing it closes everything that renderer opened. */
+  openScope(emit: Emit): Scope {
+    const scope = new Scope(this, emit, () => this.scopes.delete(scope))
+    this.scopes.add(scope)
+    return scope
+  }
+
+  broadcast<E extends EventName>(name: E, payload: Events[E]): void {
+    for (const scope of this.scopes) scope.emit(name, payload)
+  }
+
+  get scopeCount(): number {
+    return this.scopes.size
+  }
+
+  async stop(): Promise<void> {
+    for (const scope of [...this.scopes]) scope.dispose()
+    await this.server?.close()
+    this.server = null
+  }
+}
+
+type Handler<C extends CommandName> = (
+  req: Commands[C]['req']
+) => Promise<Commands[C]['res']> | Commands[C]['res']
+
+export class Scope {
+  private readonly clients = new Map<string, ChannelClient>()
+  private disposed = false
+  private readonly handlers: { [C in CommandName]: Handler<C> }
+
+  constructor(
+    private readonly core: AppCore,
+    private readonly emitter: Emit,
+    private readonly onDispose: () => void
+  ) {
+    this.handlers = {
+      'app:info': () => this.core.info(),
+      'channel:connect': (req) => this.connect(req),
+      'channel:disconnect': (req) => this.disconnect(str(req, 'connectionId')),
+      'channel:create': async (req) => {
+        const sessionid = optStr(req, 'sessionid')
+        const channeltype = optStr(req, 'channeltype')
+        const id = await this.client(req).createSession({
+          ...(sessionid ? { sessionid } : {}),
+          ...(channeltype ? { channeltype } : {})
+        })
+        return { sessionid: id }
+      },
+      'channel:join': (req) => this.client(req).joinSession(str(req, 'sessionid')),
+      'channel:destroy': (req) => this.client(req).destroySession(str(req, 'sessionid')),
+      'channel:send': (req) => {
+        const data = (req as { data?: unknown }).data
+        if (typeof data !== 'object' || data === null || Array.isArray(data))
+          throw badRequest('data must be an object')
+        this.client(req).sendData(str(req, 'sessionid'), data as Record<string, unknown>)
+      },
+      'channel:keepalive': async (req) => ({ reply: await this.client(req).keepalive() }),
+      'settings:get': () => this.core.settings.get(),
+      'settings:set': async (req) => {
+        const settings: Settings = await this.core.settings.update(req)
+        this.core.broadcast('settings:changed', settings)
+        return settings
+      }
+    }
+  }
+
+  emit<E extends EventName>(name: E, payload: Events[E]): void {
+    if (!this.disposed) this.emitter(name, payload)
+  }
+
+  /** Runs one command from the renderer; never throws: failures come back with a result code. */
+  async handle(name: unknown, req: unknown): Promise<Outcome<unknown>> {
+    try {
+      if (this.disposed) throw new ChannelError(ResultCode.SYSTEM_ERROR, 'this window is closing')
+      if (!isCommandName(name))
+        throw new ChannelError(ResultCode.NOT_SUPPORTED, `unknown command "${String(name)}"`)
+      const handler = this.handlers[name] as (r: unknown) => unknown
+      return { ok: true, value: await handler(req) }
+    } catch (e) {
+      return { ok: false, error: toErrorShape(e) }
+    }
+  }
+
+  get connectionIds(): string[] {
+    return [...this.clients.keys()]
+  }
+
+  dispose(): void {
+    if (this.disposed) return
+    this.disposed = true
+    for (const client of this.clients.values()) client.dispose()
+    this.clients.clear()
+    this.onDispose()
+  }
+
+  private async connect(req: Commands['channel:connect']['req']): Promise<void> {
+    const connectionId = str(req, 'connectionId')
+    const uuid = str(req, 'uuid')
+    const url = optStr(req, 'url') || this.core.info().defaultServerUrl
+    if (!/^wss?:\/\//.test(url)) throw badRequest(`server URL must start with ws:// or wss://, got "${url}"`)
+    this.disconnect(connectionId)
+    if (this.clients.size >= SCOPE_LIMITS.maxConnections) {
+      throw new ChannelError(
+        ResultCode.CONFLICT,
+        `at most ${SCOPE_LIMITS.maxConnections} connections per window`
+      )
+    }
+    const channeltype = optStr(req, 'channeltype')
+    const client = new ChannelClient({
+      url,
+      uuid,
+      ...(channeltype ? { channeltype } : {}),
+      keepaliveIntervalMs: this.core.info().keepaliveIntervalMs
+    })
+    this.clients.set(connectionId, client)
+    client.on('state', (state, detail) =>
+      this.emit('channel:state', { connectionId, state, ...(detail !== undefined ? { detail } : {}) })
+    )
+    client.on('frame', (frame) =>
+      this.emit('channel:frame', { connectionId, direction: 'in', frame, at: Date.now() })
+    )
+    client.on('sent', (frame) =>
+      this.emit('channel:frame', { connectionId, direction: 'out', frame, at: Date.now() })
+    )
+    client.on('sessionRestored', (sessionid) =>
+      this.emit('channel:session', { connectionId, sessionid, kind: 'restored' })
+    )
+    client.on('sessionLost', (sessionid, reason) =>
+      this.emit('channel:session', { connectionId, sessionid, kind: 'lost', reason })
+    )
+    client.on('error', () => undefined) // surfaced through state events and rejected requests
+    try {
+      await client.connect()
+    } catch (e) {
+      if (this.clients.get(connectionId) === client) this.clients.delete(connectionId)
+      client.dispose()
+      throw e
+    }
+  }
+
+  private disconnect(connectionId: string): void {
+    const client = this.clients.get(connectionId)
+    if (!client) return
+    this.clients.delete(connectionId)
+    client.dispose()
+    this.emit('channel:state', { connectionId, state: 'closed', detail: 'disconnected' })
+  }
+
+  private client(req: unknown): ChannelClient {
+    const connectionId = str(req, 'connectionId')
+    const client = this.clients.get(connectionId)
+    if (!client)
+      throw new ChannelError(ResultCode.NOT_FOUND, `no connection "${connectionId}": connect first`)
+    return client
+  }
+}
+
+function badRequest(message: string): ChannelError {
+  return new ChannelError(ResultCode.BAD_REQUEST, message)
+}
+
+function str(req: unknown, key: string): string {
+  const v = typeof req === 'object' && req !== null ? (req as Record<string, unknown>)[key] : undefined
+  if (typeof v !== 'string' || v.length === 0) throw badRequest(`missing field "${key}"`)
+  if (v.length > SCOPE_LIMITS.maxIdLength)
+    throw badRequest(`field "${key}" is longer than ${SCOPE_LIMITS.maxIdLength}`)
+  return v
+}
+
+function optStr(req: unknown, key: string): string | undefined {
+  const v = typeof req === 'object' && req !== null ? (req as Record<string, unknown>)[key] : undefined
+  if (v === undefined || v === null || v === '') return undefined
+  return str(req, key)
+}
+
+function toErrorShape(e: unknown): BridgeErrorShape {
+  if (e instanceof ChannelError) return { result_cd: e.result_cd, message: e.result_msg }
+  return { result_cd: ResultCode.SYSTEM_ERROR, message: e instanceof Error ? e.message : String(e) }
+}

@@ -1,0 +1,61 @@
+/** Settings persisted as one JSON file in the user-data folder; unknown or invalid keys are dropped. */
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
+import { DEFAULT_SETTINGS, type Settings } from '../../shared/contract'
+
+export const SETTINGS_FILE = 'settings.json'
+
+export class SettingsStore {
+  private current: Settings = { ...DEFAULT_SETTINGS }
+  private writing: Promise<void> = Promise.resolve()
+  readonly file: string
+
+  constructor(dataDir: string | null, defaults: Partial<Settings> = {}) {
+    this.file = dataDir ? join(dataDir, SETTINGS_FILE) : ''
+    this.current = { ...DEFAULT_SETTINGS, ...defaults }
+  }
+
+  async load(): Promise<Settings> {
+    if (!this.file) return this.get()
+    try {
+      const raw = JSON.parse(await readFile(this.file, 'utf8')) as unknown
+      this.current = sanitize(raw, this.current)
+    } catch {
+      // Missing or unreadable: keep the defaults; the next save writes a good file.
+    }
+    return this.get()
+  }
+
+  get(): Settings {
+    return { ...this.current }
+  }
+
+  async update(patch: unknown): Promise<Settings> {
+    this.current = sanitize(patch, this.current)
+    const snapshot = JSON.stringify(this.current, null, 2)
+    if (this.file) {
+      // Serialise writes and replace atomically so that a crash never leaves half a file.
+      this.writing = this.writing.then(async () => {
+        await mkdir(dirname(this.file), { recursive: true })
+        const tmp = `${this.file}.${process.pid}.tmp`
+        await writeFile(tmp, snapshot)
+        await rename(tmp, this.file)
+      })
+      await this.writing
+    }
+    return this.get()
+  }
+}
+
+function sanitize(input: unknown, base: Settings): Settings {
+  const out = { ...base }
+  if (typeof input !== 'object' || input === null) return out
+  const src = input as Record<string, unknown>
+  for (const key of Object.keys(DEFAULT_SETTINGS) as (keyof Settings)[]) {
+    const value = src[key]
+    if (value === undefined || typeof value !== typeof DEFAULT_SETTINGS[key]) continue
+    if (key === 'language' && value !== 'ko' && value !== 'en') continue
+    ;(out as Record<string, unknown>)[key] = value
+  }
+  return out
+}

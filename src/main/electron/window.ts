@@ -1,0 +1,60 @@
+/** Creates the app window with the hardened settings and locks navigation, new windows and permissions. */
+import type { BrowserWindow as BrowserWindowType, Session, WebContents } from 'electron'
+import { CONTENT_SECURITY_POLICY, allowPermission, isAppUrl, secureWebPreferences } from './security'
+
+export interface WindowDeps {
+  BrowserWindow: typeof BrowserWindowType
+  preloadPath: string
+  rendererFile: string
+  devServerUrl?: string
+  route?: string
+  kiosk?: boolean
+}
+
+export function lockDownSession(session: Session, devServerUrl?: string): void {
+  session.setPermissionRequestHandler((contents, permission, callback, details) => {
+    const mediaTypes = (details as { mediaTypes?: string[] }).mediaTypes
+    callback(
+      allowPermission(permission, details.requestingUrl ?? contents.getURL(), mediaTypes, devServerUrl)
+    )
+  })
+  session.setPermissionCheckHandler((_contents, permission, requestingOrigin) =>
+    allowPermission(permission, requestingOrigin, undefined, devServerUrl)
+  )
+  session.webRequest.onHeadersReceived((details, callback) => {
+    callback({
+      responseHeaders: { ...details.responseHeaders, 'Content-Security-Policy': [CONTENT_SECURITY_POLICY] }
+    })
+  })
+}
+
+export function lockDownContents(contents: WebContents, devServerUrl?: string): void {
+  contents.on('will-navigate', (event, url) => {
+    if (!isAppUrl(url, devServerUrl)) event.preventDefault()
+  })
+  contents.on('will-redirect', (event, url) => {
+    if (!isAppUrl(url, devServerUrl)) event.preventDefault()
+  })
+  contents.setWindowOpenHandler(() => ({ action: 'deny' }))
+  contents.on('will-attach-webview', (event) => event.preventDefault())
+}
+
+export function createMainWindow(deps: WindowDeps): BrowserWindowType {
+  const win = new deps.BrowserWindow({
+    width: 1200,
+    height: 800,
+    minWidth: 720,
+    minHeight: 520,
+    show: false,
+    title: 'Genie Bridge',
+    autoHideMenuBar: true,
+    ...(deps.kiosk ? { kiosk: true, fullscreen: true } : {}),
+    webPreferences: secureWebPreferences(deps.preloadPath)
+  })
+  lockDownContents(win.webContents, deps.devServerUrl)
+  win.once('ready-to-show', () => win.show())
+  const hash = deps.route ?? ''
+  if (deps.devServerUrl) void win.loadURL(`${deps.devServerUrl}#${hash}`)
+  else void win.loadFile(deps.rendererFile, { hash })
+  return win
+}

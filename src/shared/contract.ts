@@ -1,0 +1,184 @@
+/**
+ * The bridge contract: every command (renderer → main, request/response) and every event
+ * (main → renderer), declared once. The preload derives `window.api` from it, the browser host
+ * carries it over a WebSocket, and main registers one handler per command.
+ * Channel names are `domain:verb`; the API names derive from them (channel:connect → channelConnect,
+ * event channel:state → onChannelState).
+ */
+import type { ChannelType, Frame, NotifyFrame } from './protocol'
+
+export type ConnectionState = 'idle' | 'connecting' | 'authenticating' | 'ready' | 'reconnecting' | 'closed'
+
+export type HostKind = 'electron' | 'browser'
+
+export interface AppInfo {
+  version: string
+  host: HostKind
+  /** ws URL of the embedded channel server, or null when the host was told to use another one. */
+  channelUrl: string | null
+  /** The channel server clients connect to by default (the embedded one unless configured). */
+  defaultServerUrl: string
+  keepaliveIntervalMs: number
+  idleTimeoutMs: number
+  platform: string
+}
+
+export interface ConnectRequest {
+  /** Chosen by the renderer; names this connection in later commands and events. */
+  connectionId: string
+  /** Defaults to AppInfo.defaultServerUrl. */
+  url?: string
+  uuid: string
+  channeltype?: ChannelType
+}
+
+export interface Commands {
+  'app:info': { req: void; res: AppInfo }
+  'channel:connect': { req: ConnectRequest; res: void }
+  'channel:disconnect': { req: { connectionId: string }; res: void }
+  'channel:create': {
+    req: { connectionId: string; sessionid?: string; channeltype?: ChannelType }
+    res: { sessionid: string }
+  }
+  'channel:join': { req: { connectionId: string; sessionid: string }; res: void }
+  'channel:destroy': { req: { connectionId: string; sessionid: string }; res: void }
+  'channel:send': {
+    req: { connectionId: string; sessionid: string; data: Record<string, unknown> }
+    res: void
+  }
+  'channel:keepalive': { req: { connectionId: string }; res: { reply: NotifyFrame | null } }
+  'settings:get': { req: void; res: Settings }
+  'settings:set': { req: Partial<Settings>; res: Settings }
+}
+
+export interface ChannelStateEvent {
+  connectionId: string
+  state: ConnectionState
+  detail?: string
+}
+
+export interface ChannelFrameEvent {
+  connectionId: string
+  direction: 'in' | 'out'
+  frame: Frame
+  at: number
+}
+
+export interface ChannelSessionEvent {
+  connectionId: string
+  sessionid: string
+  kind: 'restored' | 'lost'
+  reason?: string
+}
+
+export interface Events {
+  'channel:state': ChannelStateEvent
+  /** Every frame sent or received (the renderer reads notifies and data from here). */
+  'channel:frame': ChannelFrameEvent
+  'channel:session': ChannelSessionEvent
+  'settings:changed': Settings
+}
+
+export type Language = 'ko' | 'en'
+
+export interface Settings {
+  /** Empty: the embedded channel server. */
+  serverUrl: string
+  deviceUuid: string
+  consoleUuid: string
+  language: Language
+  autoStartAudio: boolean
+  inputDeviceId: string
+  outputDeviceId: string
+}
+
+export type CommandName = keyof Commands
+export type EventName = keyof Events
+
+/** Runtime lists (the types above cannot be enumerated): kept in step by the `satisfies` checks. */
+export const COMMAND_NAMES = [
+  'app:info',
+  'channel:connect',
+  'channel:disconnect',
+  'channel:create',
+  'channel:join',
+  'channel:destroy',
+  'channel:send',
+  'channel:keepalive',
+  'settings:get',
+  'settings:set'
+] as const satisfies readonly CommandName[]
+
+export const EVENT_NAMES = [
+  'channel:state',
+  'channel:frame',
+  'channel:session',
+  'settings:changed'
+] as const satisfies readonly EventName[]
+
+// Fails to compile when a command or event is declared above but missing from the lists.
+type Missing<All, Listed> = Exclude<All, Listed>
+const _allCommandsListed: Missing<CommandName, (typeof COMMAND_NAMES)[number]> extends never ? true : never =
+  true
+const _allEventsListed: Missing<EventName, (typeof EVENT_NAMES)[number]> extends never ? true : never = true
+void _allCommandsListed
+void _allEventsListed
+
+// ---------------------------------------------------------------------------------------------
+// The API shape derived from the contract.
+
+type Camel<S extends string> = S extends `${infer A}:${infer B}` ? `${A}${Capitalize<B>}` : S
+export type CommandMethod<C extends CommandName> = Camel<C>
+export type EventMethod<E extends EventName> = `on${Capitalize<Camel<E>>}`
+
+/** `window.api`: commands resolve with an Outcome (errors keep their result code across the bridge). */
+export type Api = {
+  [C in CommandName as CommandMethod<C>]: Commands[C]['req'] extends void
+    ? () => Promise<Outcome<Commands[C]['res']>>
+    : (req: Commands[C]['req']) => Promise<Outcome<Commands[C]['res']>>
+} & {
+  [E in EventName as EventMethod<E>]: (handler: (payload: Events[E]) => void) => () => void
+}
+
+export function commandMethod(name: CommandName): string {
+  const [domain, verb] = name.split(':') as [string, string]
+  return domain + verb.charAt(0).toUpperCase() + verb.slice(1)
+}
+
+export function eventMethod(name: EventName): string {
+  const m = commandMethod(name as unknown as CommandName)
+  return 'on' + m.charAt(0).toUpperCase() + m.slice(1)
+}
+
+/** What a command returns across either transport: errors keep their result code. */
+export type Outcome<T> = { ok: true; value: T } | { ok: false; error: BridgeErrorShape }
+
+export interface BridgeErrorShape {
+  result_cd: number
+  message: string
+}
+
+/** Thrown in the renderer when a command fails; `result_cd` follows PROTOCOL.md §7. */
+export class BridgeError extends Error {
+  constructor(
+    readonly result_cd: number,
+    message: string
+  ) {
+    super(message)
+    this.name = 'BridgeError'
+  }
+}
+
+export function isCommandName(name: unknown): name is CommandName {
+  return typeof name === 'string' && (COMMAND_NAMES as readonly string[]).includes(name)
+}
+
+export const DEFAULT_SETTINGS: Settings = {
+  serverUrl: '',
+  deviceUuid: '',
+  consoleUuid: '',
+  language: 'ko',
+  autoStartAudio: false,
+  inputDeviceId: '',
+  outputDeviceId: ''
+}

@@ -1,0 +1,61 @@
+/** A TCP proxy on 127.0.0.1 that a test can cut (drop every live connection) and restore. */
+import { type Server, type Socket, createServer, connect } from 'node:net'
+
+export class TcpProxy {
+  private server: Server | null = null
+  private readonly pairs = new Set<[Socket, Socket]>()
+  private refusing = false
+  port = 0
+
+  constructor(
+    private readonly targetPort: number,
+    private readonly targetHost = '127.0.0.1'
+  ) {}
+
+  async start(): Promise<number> {
+    this.server = createServer((client) => {
+      client.on('error', () => undefined)
+      if (this.refusing) return client.destroy()
+      const upstream = connect(this.targetPort, this.targetHost)
+      upstream.on('error', () => client.destroy())
+      client.on('error', () => upstream.destroy())
+      const pair: [Socket, Socket] = [client, upstream]
+      this.pairs.add(pair)
+      const forget = (): void => {
+        this.pairs.delete(pair)
+        client.destroy()
+        upstream.destroy()
+      }
+      client.on('close', forget)
+      upstream.on('close', forget)
+      client.pipe(upstream)
+      upstream.pipe(client)
+    })
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve))
+    const addr = this.server.address()
+    this.port = typeof addr === 'object' && addr ? addr.port : 0
+    return this.port
+  }
+
+  get liveConnections(): number {
+    return this.pairs.size
+  }
+
+  /** Drops every live connection and refuses new ones until restore(). */
+  cut(): void {
+    this.refusing = true
+    for (const [a, b] of [...this.pairs]) {
+      a.destroy()
+      b.destroy()
+    }
+  }
+
+  restore(): void {
+    this.refusing = false
+  }
+
+  async stop(): Promise<void> {
+    this.cut()
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()))
+  }
+}
