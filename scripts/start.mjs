@@ -19,7 +19,9 @@ const child = electron
       'The Electron runtime is not installed on this machine (it could not be downloaded), so Genie Bridge runs in your browser instead.\n' +
         'Open the address below in Chrome or Chromium; the embedded channel server runs here as usual. (To get the desktop app later: `npx install-electron`, then `npm start`.)'
     ),
-    spawn(process.execPath, ['--import', 'tsx', 'src/main/cli/host.ts', ...passThrough], { stdio: 'inherit' }))
+    spawn(process.execPath, ['--import', 'tsx', 'src/main/cli/host.ts', ...passThrough], {
+      stdio: 'inherit'
+    }))
 
 for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => child.kill(sig))
 child.on('exit', (code, signal) => process.exit(code ?? (signal ? 0 : 1)))
