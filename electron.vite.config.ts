@@ -15,6 +15,7 @@ export default defineConfig({
   },
   renderer: {
     resolve: { alias: { ...shared, '@renderer': resolve('src/renderer/src') } },
-    plugins: [vue()]
+    plugins: [vue()],
+    build: { minify: true }
   }
 })

@@ -32,8 +32,20 @@ export interface ConnectRequest {
   channeltype?: ChannelType
 }
 
+/** Counts that must return to baseline when calls and windows end (leak checks, self-test). */
+export interface Diagnostics {
+  /** Channel connections held for this window. */
+  windowConnections: number
+  /** Timers and sockets those connections hold. */
+  windowHandles: number
+  /** The embedded server's connections and sessions (null when not embedded). */
+  serverConnections: number | null
+  serverSessions: number | null
+}
+
 export interface Commands {
   'app:info': { req: void; res: AppInfo }
+  'app:diagnostics': { req: void; res: Diagnostics }
   'channel:connect': { req: ConnectRequest; res: void }
   'channel:disconnect': { req: { connectionId: string }; res: void }
   'channel:create': {
@@ -80,13 +92,15 @@ export interface Events {
 }
 
 export type Language = 'ko' | 'en'
+/** 'auto' follows the system: Korean when its locale is Korean, English otherwise. */
+export type LanguageSetting = Language | 'auto'
 
 export interface Settings {
   /** Empty: the embedded channel server. */
   serverUrl: string
   deviceUuid: string
   consoleUuid: string
-  language: Language
+  language: LanguageSetting
   autoStartAudio: boolean
   inputDeviceId: string
   outputDeviceId: string
@@ -98,6 +112,7 @@ export type EventName = keyof Events
 /** Runtime lists (the types above cannot be enumerated): kept in step by the `satisfies` checks. */
 export const COMMAND_NAMES = [
   'app:info',
+  'app:diagnostics',
   'channel:connect',
   'channel:disconnect',
   'channel:create',
@@ -177,7 +192,7 @@ export const DEFAULT_SETTINGS: Settings = {
   serverUrl: '',
   deviceUuid: '',
   consoleUuid: '',
-  language: 'ko',
+  language: 'auto',
   autoStartAudio: false,
   inputDeviceId: '',
   outputDeviceId: ''

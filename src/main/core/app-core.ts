@@ -117,6 +117,17 @@ export class Scope {
   ) {
     this.handlers = {
       'app:info': () => this.core.info(),
+      'app:diagnostics': () => {
+        const server = this.core.embeddedServer
+        let handles = 0
+        for (const c of this.clients.values()) handles += c.activeHandles
+        return {
+          windowConnections: this.clients.size,
+          windowHandles: handles,
+          serverConnections: server ? server.connectionCount : null,
+          serverSessions: server ? server.sessionCount : null
+        }
+      },
       'channel:connect': (req) => this.connect(req),
       'channel:disconnect': (req) => this.disconnect(str(req, 'connectionId')),
       'channel:create': async (req) => {

@@ -54,7 +54,7 @@ function sanitize(input: unknown, base: Settings): Settings {
   for (const key of Object.keys(DEFAULT_SETTINGS) as (keyof Settings)[]) {
     const value = src[key]
     if (value === undefined || typeof value !== typeof DEFAULT_SETTINGS[key]) continue
-    if (key === 'language' && value !== 'ko' && value !== 'en') continue
+    if (key === 'language' && value !== 'ko' && value !== 'en' && value !== 'auto') continue
     ;(out as Record<string, unknown>)[key] = value
   }
   return out

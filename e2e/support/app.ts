@@ -1,0 +1,33 @@
+/** Drives the app's pages the way a person does: through the visible controls. */
+import { expect, type Page } from '@playwright/test'
+
+export const AUDIO = '[data-testid="remote-audio"]'
+
+export async function openDevice(page: Page, url: string): Promise<void> {
+  await page.goto(url)
+  await expect(page.getByTestId('device-connection')).toHaveAttribute('data-state', 'ready')
+}
+
+export async function createChannel(page: Page): Promise<string> {
+  await page.getByTestId('device-create').click()
+  const session = page.getByTestId('device-session')
+  await expect(session).not.toHaveText('—')
+  return (await session.textContent())!.trim()
+}
+
+export async function openConsole(page: Page, url: string): Promise<void> {
+  await page.goto(url)
+  await expect(page.getByTestId('console-connection')).toHaveAttribute('data-state', 'ready')
+}
+
+export async function joinSession(page: Page, sessionid: string): Promise<void> {
+  await page.getByTestId('console-session-input').fill(sessionid)
+  await page.getByTestId('console-join').click()
+  await expect(page.getByTestId(`call-${sessionid}`)).toHaveAttribute('data-state', 'joined')
+}
+
+export type Diagnostics = Record<string, number | null>
+
+export async function diagnostics(page: Page): Promise<Diagnostics> {
+  return page.evaluate(() => window.genieBridge!.diagnostics())
+}

@@ -1,0 +1,53 @@
+/** Starts the browser host (the app's main-side core + renderer over HTTP) on a free loopback port. */
+import { type ChildProcess, spawn } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+
+export interface RunningHost {
+  /** http://127.0.0.1:PORT/?token=… */
+  url: string
+  origin: string
+  token: string
+  /** The app at a route, token kept: `at('/device')`. */
+  at(route: string): string
+  stop(): Promise<void>
+}
+
+export async function startHost(extraArgs: string[] = []): Promise<RunningHost> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'genie-bridge-e2e-'))
+  const child: ChildProcess = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'src/main/cli/host.ts', '--port', '0', '--data-dir', dataDir, ...extraArgs],
+    { stdio: ['ignore', 'pipe', 'inherit'] }
+  )
+  const url = await new Promise<string>((resolve, reject) => {
+    let buf = ''
+    const timer = setTimeout(() => reject(new Error(`browser host did not start: ${buf}`)), 20_000)
+    child.once('exit', (code) => reject(new Error(`browser host exited with ${code}: ${buf}`)))
+    child.stdout!.on('data', (chunk: Buffer) => {
+      buf += chunk.toString()
+      const m = /Genie Bridge at (http:\/\/\S+)/.exec(buf)
+      if (m) {
+        clearTimeout(timer)
+        resolve(m[1]!)
+      }
+    })
+  })
+  const parsed = new URL(url)
+  const token = parsed.searchParams.get('token') ?? ''
+  return {
+    url,
+    origin: parsed.origin,
+    token,
+    at: (route) => `${parsed.origin}/?token=${token}#${route}`,
+    stop: async () => {
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once('exit', r))
+        child.kill('SIGINT')
+        await exited
+      }
+      rmSync(dataDir, { recursive: true, force: true })
+    }
+  }
+}

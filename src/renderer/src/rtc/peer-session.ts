@@ -1,0 +1,210 @@
+/**
+ * One WebRTC audio call over the channel (PROTOCOL.md §5–6), in a plain class (no Vue).
+ * Only the device offers; the web side answers. Candidates are written in the reference shape
+ * and read in both shapes. `close()` stops what this session owns and detaches every handler.
+ */
+import { Emitter } from '@shared/emitter'
+import { type SignalPayload, candidatePayload, readSignal } from '@shared/protocol'
+
+export type PeerRole = 'device' | 'web'
+
+/** The call as a person sees it. */
+export type CallState = 'idle' | 'offering' | 'answering' | 'connecting' | 'live' | 'ended' | 'failed'
+
+export interface PeerSessionOptions {
+  role: PeerRole
+  /** Sends a signaling payload to the other side (a data frame through the channel). */
+  signal: (payload: Record<string, unknown>) => void
+  /** The microphone to send (the web side always; the device only for two-way audio). */
+  localStream?: MediaStream | null
+  /** Device only: also receive... and send, when a local stream is given (two-way intercom). */
+  iceServers?: RTCIceServer[]
+  /** Factory for the peer connection (tests and diagnostics count them). */
+  createPeerConnection?: (config: RTCConfiguration) => RTCPeerConnection
+}
+
+export type PeerEvents = {
+  state: [state: CallState, detail?: string]
+  ice: [state: RTCIceConnectionState]
+  remoteStream: [stream: MediaStream]
+  error: [error: Error]
+}
+
+/** Live peer connections across the page (for leak checks). */
+export const livePeers = { count: 0 }
+
+export class PeerSession extends Emitter<PeerEvents> {
+  readonly role: PeerRole
+  private pc: RTCPeerConnection | null
+  private readonly signal: (payload: Record<string, unknown>) => void
+  private localStream: MediaStream | null
+  private remoteStream: MediaStream | null = null
+  private pendingCandidates: RTCIceCandidateInit[] = []
+  private _state: CallState = 'idle'
+  private closed = false
+
+  constructor(options: PeerSessionOptions) {
+    super()
+    this.role = options.role
+    this.signal = options.signal
+    this.localStream = options.localStream ?? null
+    const config: RTCConfiguration = { iceServers: options.iceServers ?? [] }
+    this.pc = (options.createPeerConnection ?? ((c) => new RTCPeerConnection(c)))(config)
+    livePeers.count += 1
+    const pc = this.pc
+    pc.onicecandidate = (ev) => {
+      if (ev.candidate && ev.candidate.candidate) this.signal(candidatePayload(ev.candidate))
+    }
+    pc.oniceconnectionstatechange = () => {
+      const ice = pc.iceConnectionState
+      this.emit('ice', ice)
+      if (ice === 'connected' || ice === 'completed') this.setState('live')
+      else if (ice === 'failed') this.setState('failed', 'ICE failed: no network path between the two sides')
+    }
+    pc.ontrack = (ev) => {
+      const stream = ev.streams[0] ?? new MediaStream([ev.track])
+      this.remoteStream = stream
+      this.emit('remoteStream', stream)
+    }
+  }
+
+  get state(): CallState {
+    return this._state
+  }
+
+  get iceState(): RTCIceConnectionState {
+    return this.pc?.iceConnectionState ?? 'closed'
+  }
+
+  get peerConnection(): RTCPeerConnection | null {
+    return this.pc
+  }
+
+  get remote(): MediaStream | null {
+    return this.remoteStream
+  }
+
+  /** Device: sends the offer (receive audio; also send it when a local stream was given). */
+  async start(): Promise<void> {
+    const pc = this.requirePc()
+    if (this.role !== 'device') throw new Error('only the device sends offers (PROTOCOL.md §6)')
+    const track = this.localStream?.getAudioTracks()[0]
+    if (track && this.localStream)
+      pc.addTransceiver(track, { direction: 'sendrecv', streams: [this.localStream] })
+    else pc.addTransceiver('audio', { direction: 'recvonly' })
+    this.setState('offering')
+    const offer = await pc.createOffer()
+    await pc.setLocalDescription(offer)
+    this.signal({ type: 'offer', sdp: pc.localDescription?.sdp ?? offer.sdp ?? '' })
+  }
+
+  /** Handles a payload from the other side; unknown payloads are ignored (PROTOCOL.md §5). */
+  async handle(data: unknown): Promise<void> {
+    const signal = readSignal(data)
+    if (!signal || this.closed) return
+    try {
+      await this.apply(signal)
+    } catch (e) {
+      const error = e instanceof Error ? e : new Error(String(e))
+      this.emit('error', error)
+      this.setState('failed', error.message)
+    }
+  }
+
+  /** Replaces the microphone track without renegotiation (device change, unplug). */
+  async replaceLocalStream(stream: MediaStream | null): Promise<void> {
+    this.localStream = stream
+    const track = stream?.getAudioTracks()[0] ?? null
+    const sender = this.pc?.getSenders().find((s) => s.track?.kind === 'audio' || s.track === null)
+    if (sender) await sender.replaceTrack(track)
+  }
+
+  /** Ends the call: tells the other side (bye) unless it ended it, and releases everything. */
+  close(options: { sendBye?: boolean; reason?: string } = {}): void {
+    if (this.closed) return
+    this.closed = true
+    if (options.sendBye !== false) {
+      try {
+        this.signal({ type: 'bye' })
+      } catch {
+        // The channel may already be gone; the other side learns from ICE instead.
+      }
+    }
+    const pc = this.pc
+    this.pc = null
+    if (pc) {
+      pc.onicecandidate = null
+      pc.oniceconnectionstatechange = null
+      pc.ontrack = null
+      // Tracks this session received end with it; the microphone belongs to whoever passed it in.
+      for (const r of pc.getReceivers()) r.track?.stop()
+      pc.close()
+      livePeers.count -= 1
+    }
+    this.remoteStream = null
+    this.pendingCandidates = []
+    this.setState('ended', options.reason)
+    this.removeAllListeners()
+  }
+
+  async stats(): Promise<RTCStatsReport | null> {
+    return this.pc ? this.pc.getStats() : null
+  }
+
+  private async apply(signal: SignalPayload): Promise<void> {
+    const pc = this.requirePc()
+    switch (signal.type) {
+      case 'offer': {
+        if (this.role !== 'web') return // an offer from the web side is not supported (§6)
+        this.setState('answering')
+        await pc.setRemoteDescription({ type: 'offer', sdp: signal.sdp })
+        const stream = this.localStream
+        for (const track of stream?.getAudioTracks() ?? []) pc.addTrack(track, stream!)
+        const answer = await pc.createAnswer()
+        await pc.setLocalDescription(answer)
+        this.signal({ type: 'answer', sdp: pc.localDescription?.sdp ?? answer.sdp ?? '' })
+        await this.flushCandidates()
+        if (this._state === 'answering') this.setState('connecting')
+        return
+      }
+      case 'answer':
+        if (this.role !== 'device' || pc.signalingState !== 'have-local-offer') return
+        await pc.setRemoteDescription({ type: 'answer', sdp: signal.sdp })
+        await this.flushCandidates()
+        if (this._state === 'offering') this.setState('connecting')
+        return
+      case 'candidate': {
+        const init: RTCIceCandidateInit = {
+          candidate: signal.candidate,
+          sdpMid: signal.sdpMid,
+          sdpMLineIndex: signal.sdpMLineIndex ?? (signal.sdpMid === null ? 0 : null)
+        }
+        if (!pc.remoteDescription) this.pendingCandidates.push(init)
+        else await pc.addIceCandidate(init)
+        return
+      }
+      case 'bye':
+        this.close({ sendBye: false, reason: 'the other side ended the call' })
+        return
+    }
+  }
+
+  private async flushCandidates(): Promise<void> {
+    const pc = this.pc
+    if (!pc) return
+    const queued = this.pendingCandidates
+    this.pendingCandidates = []
+    for (const c of queued) await pc.addIceCandidate(c)
+  }
+
+  private requirePc(): RTCPeerConnection {
+    if (!this.pc) throw new Error('this call has ended')
+    return this.pc
+  }
+
+  private setState(state: CallState, detail?: string): void {
+    if (this._state === state) return
+    this._state = state
+    this.emit('state', state, detail)
+  }
+}

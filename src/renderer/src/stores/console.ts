@@ -1,0 +1,239 @@
+import { defineStore } from 'pinia'
+import { computed, reactive, ref, shallowRef } from 'vue'
+import type { ConnectionState } from '@shared/contract'
+import type { DataFrame, NotifyFrame } from '@shared/protocol'
+import { readSignal } from '@shared/protocol'
+import type { MessageKey } from '../i18n'
+import { useBridge } from '../services/bridge'
+import { type CallState, PeerSession } from '../rtc/peer-session'
+import { MicrophoneError, openMicrophone, stopStream } from '../rtc/microphone'
+import { errorMessage, randomId, subscribeFrames } from './channel-events'
+import type { StoreError } from './device'
+import { useSettingsStore } from './settings'
+
+export const CONSOLE_CONNECTION = 'console'
+
+/** One speaker the console has joined. `joined` means: in the session, waiting for its offer. */
+export interface SpeakerCall {
+  sessionid: string
+  state: CallState | 'joined'
+  ice: RTCIceConnectionState
+  error: StoreError | null
+}
+
+/**
+ * The operator console (web role): one channel connection, any number of joined sessions, each
+ * answered with the one shared microphone.
+ */
+export const useConsoleStore = defineStore('console', () => {
+  const bridge = useBridge()
+  const settings = useSettingsStore()
+
+  const uuid = ref('')
+  const connection = ref<ConnectionState>('idle')
+  const connectionDetail = ref('')
+  const calls = reactive<Record<string, SpeakerCall>>({})
+  const error = ref<StoreError | null>(null)
+  const busy = ref(false)
+  const muted = ref(false)
+  const microphone = shallowRef<MediaStream | null>(null)
+
+  const peers = new Map<string, PeerSession>()
+  let opening: Promise<MediaStream> | null = null
+  let unsubscribe: (() => void)[] = []
+
+  const ready = computed(() => connection.value === 'ready')
+  const callList = computed(() => Object.values(calls))
+
+  function listen(): void {
+    if (unsubscribe.length) return
+    unsubscribe = [
+      bridge.on('channel:state', (e) => {
+        if (e.connectionId !== CONSOLE_CONNECTION) return
+        connection.value = e.state
+        connectionDetail.value = e.detail ?? ''
+        if (e.state === 'closed')
+          for (const id of Object.keys(calls)) endCall(id, { sendBye: false, forget: true })
+      }),
+      bridge.on('channel:session', (e) => {
+        if (e.connectionId === CONSOLE_CONNECTION && e.kind === 'lost')
+          endCall(e.sessionid, { sendBye: false, forget: true })
+      }),
+      subscribeFrames(CONSOLE_CONNECTION, { notify: onNotify, data: onData })
+    ]
+  }
+
+  function onNotify(f: NotifyFrame): void {
+    if (f.operation === 'destroy_session' && f.sessionid && calls[f.sessionid]) {
+      endCall(f.sessionid, { sendBye: false, forget: true })
+    }
+  }
+
+  function onData(f: DataFrame): void {
+    const id = f.sessionid ?? (Object.keys(calls).length === 1 ? Object.keys(calls)[0] : undefined)
+    if (!id || !calls[id]) return
+    const signal = readSignal(f.data)
+    if (signal?.type === 'offer') void answer(id, f.data)
+    else void peers.get(id)?.handle(f.data)
+  }
+
+  async function run<T>(key: MessageKey, fn: () => Promise<T>): Promise<T> {
+    busy.value = true
+    try {
+      const v = await fn()
+      error.value = null
+      return v
+    } catch (e) {
+      error.value = { key, detail: errorMessage(e) }
+      throw e
+    } finally {
+      busy.value = false
+    }
+  }
+
+  async function connect(options: { url?: string; uuid?: string } = {}): Promise<void> {
+    listen()
+    if (!settings.loaded) await settings.load()
+    const wanted = options.uuid || uuid.value || settings.settings.consoleUuid || randomId('WEB')
+    if (connection.value === 'ready' && wanted === uuid.value && !options.url) return
+    uuid.value = wanted
+    if (settings.settings.consoleUuid !== wanted) void settings.update({ consoleUuid: wanted })
+    const url = options.url || settings.settings.serverUrl || undefined
+    await run('error.connect', () =>
+      bridge.invoke('channel:connect', {
+        connectionId: CONSOLE_CONNECTION,
+        uuid: wanted,
+        ...(url ? { url } : {})
+      })
+    )
+  }
+
+  async function join(sessionid: string): Promise<void> {
+    const id = sessionid.trim()
+    if (!id) {
+      error.value = { key: 'error.sessionRequired' }
+      return
+    }
+    if (connection.value !== 'ready') await connect()
+    await run('error.join', () =>
+      bridge.invoke('channel:join', { connectionId: CONSOLE_CONNECTION, sessionid: id })
+    )
+    calls[id] = { sessionid: id, state: 'joined', ice: 'new', error: null }
+  }
+
+  /** The shared microphone, opened once for every call. */
+  async function ensureMicrophone(): Promise<MediaStream> {
+    if (microphone.value && microphone.value.getAudioTracks().some((t) => t.readyState === 'live'))
+      return microphone.value
+    opening ??= openMicrophone({ deviceId: settings.settings.inputDeviceId || undefined }).finally(
+      () => (opening = null)
+    )
+    const stream = await opening
+    for (const t of stream.getAudioTracks()) t.enabled = !muted.value
+    microphone.value = stream
+    return stream
+  }
+
+  async function answer(sessionid: string, offer: Record<string, unknown>): Promise<void> {
+    const call = calls[sessionid]
+    if (!call) return
+    endCall(sessionid, { sendBye: false })
+    call.state = 'answering'
+    let stream: MediaStream
+    try {
+      stream = await ensureMicrophone()
+    } catch (e) {
+      const kind = e instanceof MicrophoneError ? e.kind : 'unknown'
+      call.error = { key: `mic.${kind}` as MessageKey, detail: errorMessage(e) }
+      call.state = 'failed'
+      // No answer without audio: tell the speaker instead of leaving it waiting.
+      void send(sessionid, { type: 'bye', reason: 'microphone unavailable' })
+      return
+    }
+    const session = new PeerSession({
+      role: 'web',
+      localStream: stream,
+      signal: (data) => void send(sessionid, data)
+    })
+    peers.set(sessionid, session)
+    session.on('state', (s) => {
+      const c = calls[sessionid]
+      if (c && peers.get(sessionid) === session) c.state = s === 'ended' ? 'joined' : s
+      if (s === 'ended' && peers.get(sessionid) === session) peers.delete(sessionid)
+      releaseMicrophoneIfIdle()
+    })
+    session.on('ice', (s) => {
+      const c = calls[sessionid]
+      if (c) c.ice = s
+    })
+    call.error = null
+    await session.handle(offer)
+  }
+
+  function send(sessionid: string, data: Record<string, unknown>): Promise<void> {
+    return bridge
+      .invoke('channel:send', { connectionId: CONSOLE_CONNECTION, sessionid, data })
+      .catch(() => undefined)
+  }
+
+  function endCall(sessionid: string, options: { sendBye?: boolean; forget?: boolean } = {}): void {
+    const p = peers.get(sessionid)
+    peers.delete(sessionid)
+    p?.close({ sendBye: options.sendBye ?? true })
+    const c = calls[sessionid]
+    if (c) {
+      c.ice = 'new'
+      if (c.state !== 'failed') c.state = 'joined'
+    }
+    if (options.forget) delete calls[sessionid]
+    releaseMicrophoneIfIdle()
+  }
+
+  /** Hang up: ends the call but stays in the session (the speaker may call again). */
+  function hangUp(sessionid: string): void {
+    endCall(sessionid, { sendBye: true })
+  }
+
+  async function destroy(sessionid: string): Promise<void> {
+    endCall(sessionid, { sendBye: true, forget: true })
+    await run('error.destroy', () =>
+      bridge.invoke('channel:destroy', { connectionId: CONSOLE_CONNECTION, sessionid })
+    )
+  }
+
+  async function disconnect(): Promise<void> {
+    for (const id of Object.keys(calls)) endCall(id, { sendBye: true, forget: true })
+    await bridge.invoke('channel:disconnect', { connectionId: CONSOLE_CONNECTION })
+  }
+
+  function setMuted(value: boolean): void {
+    muted.value = value
+    for (const t of microphone.value?.getAudioTracks() ?? []) t.enabled = !value
+  }
+
+  function releaseMicrophoneIfIdle(): void {
+    if (peers.size === 0 && microphone.value) {
+      stopStream(microphone.value)
+      microphone.value = null
+    }
+  }
+
+  return {
+    uuid,
+    connection,
+    connectionDetail,
+    calls,
+    callList,
+    error,
+    busy,
+    muted,
+    microphone,
+    ready,
+    connect,
+    join,
+    hangUp,
+    destroy,
+    disconnect,
+    setMuted
+  }
+})

@@ -1,0 +1,261 @@
+import { defineStore } from 'pinia'
+import { computed, ref, shallowRef } from 'vue'
+import type { ConnectionState } from '@shared/contract'
+import type { DataFrame, Frame, NotifyFrame } from '@shared/protocol'
+import type { MessageKey } from '../i18n'
+import { useBridge } from '../services/bridge'
+import { type CallState, PeerSession } from '../rtc/peer-session'
+import { MicrophoneError, openMicrophone, stopStream } from '../rtc/microphone'
+import { errorMessage, randomId, subscribeFrames } from './channel-events'
+import { useSettingsStore } from './settings'
+
+export const DEVICE_CONNECTION = 'device'
+
+/** What a service app's onChannelEvent receives: (result_cd, result_msg, extra = the frame). */
+export type ChannelEventListener = (result_cd: number, result_msg: string, extra: Frame) => void
+
+export interface StoreError {
+  key: MessageKey
+  detail?: string
+}
+
+/**
+ * The speaker: creates the channel, keeps it alive (main process timers), waits for a web client,
+ * sends the offer, plays what it receives, stops and destroys. The UI and window.gigagenie both
+ * drive this one store.
+ */
+export const useDeviceStore = defineStore('device', () => {
+  const bridge = useBridge()
+  const settings = useSettingsStore()
+
+  const uuid = ref('')
+  const connection = ref<ConnectionState>('idle')
+  const connectionDetail = ref('')
+  const sessionid = ref<string | null>(null)
+  const webJoined = ref(false)
+  const call = ref<CallState>('idle')
+  const ice = ref<RTCIceConnectionState>('new')
+  const remoteStream = shallowRef<MediaStream | null>(null)
+  const lastKeepaliveAt = ref<number | null>(null)
+  const error = ref<StoreError | null>(null)
+  const busy = ref(false)
+  /** Two-way intercom: the device also sends its microphone. */
+  const twoWay = ref(false)
+
+  let peer: PeerSession | null = null
+  let localStream: MediaStream | null = null
+  let unsubscribe: (() => void)[] = []
+  let channelEventListener: ChannelEventListener | null = null
+
+  const ready = computed(() => connection.value === 'ready')
+  const inCall = computed(() => ['offering', 'connecting', 'live'].includes(call.value))
+
+  function listen(): void {
+    if (unsubscribe.length) return
+    unsubscribe = [
+      bridge.on('channel:state', (e) => {
+        if (e.connectionId !== DEVICE_CONNECTION) return
+        connection.value = e.state
+        connectionDetail.value = e.detail ?? ''
+        if (e.state === 'ready') lastKeepaliveAt.value = Date.now()
+      }),
+      subscribeFrames(DEVICE_CONNECTION, {
+        any: (e) => {
+          if (e.direction === 'out' && e.frame.operation === 'ras_alive') lastKeepaliveAt.value = e.at
+          if (e.direction === 'in' && (e.frame.msgtype === 'notify' || e.frame.msgtype === 'data')) {
+            if (e.frame.operation !== 'iam' && e.frame.operation !== 'ras_alive')
+              channelEventListener?.(200, 'Success', e.frame)
+          }
+        },
+        notify: onNotify,
+        data: onData
+      })
+    ]
+  }
+
+  function onNotify(f: NotifyFrame): void {
+    if (!f.sessionid || f.sessionid !== sessionid.value) return
+    switch (f.operation) {
+      case 'join_session':
+        webJoined.value = true
+        if (settings.settings.autoStartAudio) void startAudio()
+        break
+      case 'leave_session':
+        webJoined.value = false
+        endCall({ sendBye: false })
+        break
+      case 'destroy_session':
+        webJoined.value = false
+        endCall({ sendBye: false })
+        sessionid.value = null
+        break
+    }
+  }
+
+  function onData(f: DataFrame): void {
+    if (f.sessionid !== undefined && f.sessionid !== sessionid.value) return
+    void peer?.handle(f.data)
+  }
+
+  async function run<T>(key: MessageKey, fn: () => Promise<T>): Promise<T> {
+    busy.value = true
+    try {
+      const value = await fn()
+      error.value = null
+      return value
+    } catch (e) {
+      error.value = { key, detail: errorMessage(e) }
+      throw e
+    } finally {
+      busy.value = false
+    }
+  }
+
+  async function connect(): Promise<void> {
+    listen()
+    if (connection.value === 'ready') return
+    if (!settings.loaded) await settings.load()
+    uuid.value ||= settings.settings.deviceUuid || randomId('K')
+    if (!settings.settings.deviceUuid) void settings.update({ deviceUuid: uuid.value })
+    const url = settings.settings.serverUrl || undefined
+    await run('error.connect', () =>
+      bridge.invoke('channel:connect', {
+        connectionId: DEVICE_CONNECTION,
+        uuid: uuid.value,
+        ...(url ? { url } : {})
+      })
+    )
+  }
+
+  async function createChannel(
+    options: { usecontainerid?: boolean; channeltype?: string } = {}
+  ): Promise<string> {
+    await connect()
+    if (sessionid.value) return sessionid.value
+    const { sessionid: id } = await run('error.create', () =>
+      bridge.invoke('channel:create', {
+        connectionId: DEVICE_CONNECTION,
+        ...(options.usecontainerid ? { sessionid: uuid.value } : {}),
+        ...(options.channeltype ? { channeltype: options.channeltype } : {})
+      })
+    )
+    sessionid.value = id
+    webJoined.value = false
+    return id
+  }
+
+  async function keepalive(): Promise<NotifyFrame | null> {
+    const { reply } = await run('error.keepalive', () =>
+      bridge.invoke('channel:keepalive', { connectionId: DEVICE_CONNECTION })
+    )
+    lastKeepaliveAt.value = Date.now()
+    return reply
+  }
+
+  async function startAudio(): Promise<void> {
+    const id = sessionid.value
+    if (!id) {
+      error.value = { key: 'error.noChannel' }
+      throw new Error('no channel: create one first')
+    }
+    endCall({ sendBye: false })
+    if (twoWay.value) {
+      try {
+        localStream = await openMicrophone({ deviceId: settings.settings.inputDeviceId || undefined })
+      } catch (e) {
+        const kind = e instanceof MicrophoneError ? e.kind : 'unknown'
+        error.value = { key: `mic.${kind}` as MessageKey }
+        throw e
+      }
+    }
+    const session = new PeerSession({
+      role: 'device',
+      localStream,
+      signal: (data) =>
+        void bridge
+          .invoke('channel:send', { connectionId: DEVICE_CONNECTION, sessionid: id, data })
+          .catch(() => undefined)
+    })
+    peer = session
+    session.on('state', (s) => {
+      call.value = s
+      if (s === 'ended' || s === 'failed') remoteStream.value = null
+      if (s === 'ended' && peer === session) {
+        peer = null
+        stopStream(localStream)
+        localStream = null
+      }
+    })
+    session.on('ice', (s) => (ice.value = s))
+    session.on('remoteStream', (s) => (remoteStream.value = s))
+    await run('error.startAudio', () => session.start())
+  }
+
+  function endCall(options: { sendBye?: boolean } = {}): void {
+    const p = peer
+    peer = null
+    p?.close(options)
+    stopStream(localStream)
+    localStream = null
+    remoteStream.value = null
+    ice.value = 'new'
+    if (p) call.value = 'idle'
+  }
+
+  function stopAudio(): void {
+    endCall({ sendBye: true })
+    call.value = 'idle'
+  }
+
+  async function destroyChannel(options: { sessionid?: string } = {}): Promise<void> {
+    const id = options.sessionid || sessionid.value
+    if (!id) return
+    endCall({ sendBye: true })
+    await run('error.destroy', () =>
+      bridge.invoke('channel:destroy', { connectionId: DEVICE_CONNECTION, sessionid: id })
+    )
+    if (id === sessionid.value) sessionid.value = null
+    webJoined.value = false
+  }
+
+  async function disconnect(): Promise<void> {
+    endCall({ sendBye: true })
+    sessionid.value = null
+    webJoined.value = false
+    await bridge.invoke('channel:disconnect', { connectionId: DEVICE_CONNECTION })
+  }
+
+  function setChannelEventListener(fn: ChannelEventListener | null): void {
+    channelEventListener = fn
+  }
+
+  function peerConnection(): RTCPeerConnection | null {
+    return peer?.peerConnection ?? null
+  }
+
+  return {
+    uuid,
+    connection,
+    connectionDetail,
+    sessionid,
+    webJoined,
+    call,
+    ice,
+    remoteStream,
+    lastKeepaliveAt,
+    error,
+    busy,
+    twoWay,
+    ready,
+    inCall,
+    connect,
+    createChannel,
+    keepalive,
+    startAudio,
+    stopAudio,
+    destroyChannel,
+    disconnect,
+    setChannelEventListener,
+    peerConnection
+  }
+})

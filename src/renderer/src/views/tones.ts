@@ -1,0 +1,16 @@
+import type { ConnectionState } from '@shared/contract'
+import type { CallState } from '../rtc/peer-session'
+
+/** How a state is coloured in badges. */
+export function connectionTone(s: ConnectionState): 'ok' | 'busy' | 'idle' | 'bad' {
+  if (s === 'ready') return 'ok'
+  if (s === 'connecting' || s === 'authenticating' || s === 'reconnecting') return 'busy'
+  return s === 'closed' ? 'bad' : 'idle'
+}
+
+export function callTone(s: CallState | 'joined'): 'ok' | 'busy' | 'idle' | 'bad' {
+  if (s === 'live') return 'ok'
+  if (s === 'failed') return 'bad'
+  if (s === 'idle' || s === 'ended' || s === 'joined') return 'idle'
+  return 'busy'
+}
