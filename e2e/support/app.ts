@@ -29,5 +29,7 @@ export async function joinSession(page: Page, sessionid: string): Promise<void> 
 export type Diagnostics = Record<string, number | null>
 
 export async function diagnostics(page: Page): Promise<Diagnostics> {
-  return page.evaluate(() => window.genieBridge!.diagnostics())
+  return page.evaluate(() =>
+    (window as unknown as { genieBridge: { diagnostics(): Promise<Diagnostics> } }).genieBridge.diagnostics()
+  )
 }
