@@ -1,0 +1,80 @@
+import { expect, test } from '@playwright/test'
+import { expectTone } from './support/audio'
+import { AUDIO, type Diagnostics, diagnostics, openConsole } from './support/app'
+import { liveCall, useScenario } from './support/scenario'
+
+// Each way a call can end must leave both sides clean (no peer connection, microphone track or
+// timer left over) and ready for the next call.
+const scenario = useScenario()
+
+/** The device page's counts while its channel is open and no call runs: the baseline. */
+// One channel connection holds two handles: its socket and its keep-alive timer.
+// The view's own clock (keep-alive countdown) is its one UI timer.
+const DEVICE_IDLE: Partial<Diagnostics> = {
+  peerConnections: 0,
+  microphoneTracks: 0,
+  uiTimers: 1,
+  windowConnections: 1,
+  windowHandles: 2
+}
+
+test('the console hangs up: the speaker ends its call and can call again', async () => {
+  const device = await scenario.page()
+  const operator = await scenario.page({ toneHz: 1000 })
+  const sessionid = await liveCall(scenario.host(), device, operator)
+  await expectTone(device, AUDIO, 1000)
+
+  await operator.getByTestId(`call-${sessionid}`).getByTestId('console-hangup').click()
+  await expect(device.getByTestId('device-call-state')).toHaveAttribute('data-state', 'ended')
+  await expect(operator.getByTestId(`call-${sessionid}`)).toHaveAttribute('data-state', 'joined')
+  await expect.poll(() => diagnostics(device)).toMatchObject(DEVICE_IDLE)
+  await expect
+    .poll(() => diagnostics(operator))
+    .toMatchObject({ peerConnections: 0, microphoneTracks: 0, uiTimers: 0 })
+
+  // Ready again: the same channel carries a new call.
+  await device.getByTestId('device-start').click()
+  await expect(device.getByTestId('device-call-state')).toHaveAttribute('data-state', 'live')
+  await expectTone(device, AUDIO, 1000)
+})
+
+test('the console reloads: the speaker learns it left, nothing is left behind, and it can join again', async () => {
+  const device = await scenario.page()
+  const operator = await scenario.page({ toneHz: 1000 })
+  const sessionid = await liveCall(scenario.host(), device, operator)
+
+  await operator.reload()
+  await expect(operator.getByTestId('console-connection')).toHaveAttribute('data-state', 'ready')
+  await expect(device.getByTestId('device-web-joined')).toHaveAttribute('data-joined', 'false')
+  await expect(device.getByTestId('device-call-state')).toHaveAttribute('data-state', 'idle')
+  await expect
+    .poll(() => diagnostics(device))
+    .toMatchObject({ ...DEVICE_IDLE, serverConnections: 2, serverSessions: 1 })
+  await expect
+    .poll(() => diagnostics(operator))
+    .toMatchObject({ peerConnections: 0, microphoneTracks: 0, windowConnections: 1 })
+
+  await openConsole(operator, scenario.host().at('/console'))
+  await operator.getByTestId('console-session-input').fill(sessionid)
+  await operator.getByTestId('console-join').click()
+  await expect(device.getByTestId('device-web-joined')).toHaveAttribute('data-joined', 'true')
+  await device.getByTestId('device-start').click()
+  await expectTone(device, AUDIO, 1000)
+})
+
+test('the speaker destroys its channel: the console drops the session and both are clean', async () => {
+  const device = await scenario.page()
+  const operator = await scenario.page({ toneHz: 1000 })
+  const sessionid = await liveCall(scenario.host(), device, operator)
+
+  await device.getByTestId('device-destroy').click()
+  await expect(device.getByTestId('device-session')).toHaveText('—')
+  await expect(operator.getByTestId(`call-${sessionid}`)).toHaveCount(0)
+  await expect.poll(() => diagnostics(device)).toMatchObject({ ...DEVICE_IDLE, serverSessions: 0 })
+  await expect
+    .poll(() => diagnostics(operator))
+    .toMatchObject({ peerConnections: 0, microphoneTracks: 0, uiTimers: 0 })
+  // Ready: a new channel can be created straight away.
+  await device.getByTestId('device-create').click()
+  await expect(device.getByTestId('device-session')).not.toHaveText('—')
+})

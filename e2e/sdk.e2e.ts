@@ -1,0 +1,122 @@
+import { readFileSync } from 'node:fs'
+import { type Server, createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { expect, test } from '@playwright/test'
+import { expectTone } from './support/audio'
+import { AUDIO, diagnostics, openDevice } from './support/app'
+import { useScenario } from './support/scenario'
+
+// The speaker driven only by a service app's own code through window.gigagenie, and the web side
+// played by a minimal page that knows nothing but PROTOCOL.md.
+const scenario = useScenario()
+const servers: Server[] = []
+test.afterAll(() => servers.forEach((s) => s.close()))
+
+async function serveFixture(html: string): Promise<string> {
+  const server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end(html))
+  servers.push(server)
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+}
+const SERVICE_APP = readFileSync('e2e/fixtures/service-app.js', 'utf8')
+const WEB_CLIENT = readFileSync('e2e/fixtures/web-client.html', 'utf8')
+
+test('a service app drives the speaker through window.gigagenie; a plain web client talks to it', async () => {
+  const host = scenario.host()
+  const device = await scenario.page()
+  await openDevice(device, host.at('/device'))
+  // The service app is plain script evaluated in the page, as if it were the app's own code.
+  await device.evaluate(SERVICE_APP)
+  const sessionid = await device.evaluate(() =>
+    (window as unknown as { serviceApp: { start(): Promise<string> } }).serviceApp.start()
+  )
+  const containerid = await device.evaluate(
+    () => (window as unknown as { serviceApp: { containerid: string } }).serviceApp.containerid
+  )
+  expect(sessionid).toBe(containerid) // usecontainerid: true
+  expect(
+    await device.evaluate(
+      () => (window as unknown as { serviceApp: { keepaliveReply: unknown } }).serviceApp.keepaliveReply
+    )
+  ).toEqual({
+    msgtype: 'notify',
+    operation: 'ras_alive',
+    channeltype: 'system'
+  })
+
+  const info = (await (await fetch(`${host.origin}/api/info?token=${host.token}`)).json()) as {
+    channelUrl: string
+  }
+  const web = await scenario.page({ toneHz: 1000 })
+  web.on('pageerror', (e) => process.stdout.write(`web client error: ${e.message}\n`))
+  // Served from its own loopback origin, as a third-party page would be from its own site.
+  const origin = await serveFixture(WEB_CLIENT)
+  await web.context().grantPermissions(['microphone'], { origin })
+  await web.goto(
+    `${origin}/?channel=${encodeURIComponent(info.channelUrl)}&session=${encodeURIComponent(sessionid)}`
+  )
+  await expect(web.locator('#state')).toHaveText('joined')
+  await expect
+    .poll(() =>
+      device.evaluate(
+        () => (window as unknown as { serviceApp: { webJoined: boolean } }).serviceApp.webJoined
+      )
+    )
+    .toBe(true)
+
+  await device.evaluate(() =>
+    (window as unknown as { serviceApp: { startAudio(): Promise<number> } }).serviceApp.startAudio()
+  )
+  await expect(web.locator('#state')).toHaveText('ice connected')
+  const reading = await expectTone(device, AUDIO, 1000)
+  process.stdout.write(`sdk tone: ${reading.peakHz.toFixed(0)} Hz at ${reading.dbfs.toFixed(1)} dBFS\n`)
+
+  expect(
+    await device.evaluate(() =>
+      (window as unknown as { serviceApp: { stopAudio(): Promise<number> } }).serviceApp.stopAudio()
+    )
+  ).toBe(200)
+  await expect(web.locator('#state')).toHaveText('ended') // our bye reached the plain client
+  const destroyed = await device.evaluate(() =>
+    (window as unknown as { serviceApp: { destroy(): Promise<{ result_cd: number }> } }).serviceApp.destroy()
+  )
+  expect(destroyed.result_cd).toBe(200)
+  await expect(web.locator('#state')).toHaveText('destroyed')
+  await expect.poll(() => diagnostics(device)).toMatchObject({ peerConnections: 0, serverSessions: 0 })
+
+  // The channel events the service app saw: the web client's join, then its signaling.
+  const ops = await device.evaluate(() =>
+    (
+      window as unknown as {
+        serviceApp: { events: { msgtype: string; operation?: string; data?: { type: string } }[] }
+      }
+    ).serviceApp.events.map((e) => e.operation ?? e.data?.type)
+  )
+  expect(ops[0]).toBe('join_session')
+  expect(ops).toContain('answer')
+})
+
+test('SDK errors come back with result codes, by callback and by promise', async () => {
+  const device = await scenario.page()
+  await openDevice(device, scenario.host().at('/device'))
+  const results = await device.evaluate(async () => {
+    const g = (
+      window as unknown as {
+        gigagenie: Record<
+          string,
+          Record<string, (o: unknown, cb?: (...a: unknown[]) => void) => Promise<unknown>>
+        >
+      }
+    ).gigagenie
+    const viaCallback = await new Promise<unknown[]>((resolve) =>
+      g.media!.startWebRTCAudio!({ sessionid: 'nope' }, (...a) => resolve(a))
+    )
+    const viaPromise = await g.media!.startWebRTCAudio!(null).then(
+      () => null,
+      (e: { result_cd: number; result_msg: string }) => ({ result_cd: e.result_cd, result_msg: e.result_msg })
+    )
+    return { viaCallback, viaPromise }
+  })
+  expect(results.viaCallback[0]).toBe(404)
+  expect(results.viaPromise).toMatchObject({ result_cd: 404 })
+})
