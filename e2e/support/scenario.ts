@@ -17,7 +17,12 @@ export function toneFile(hz: number): string {
 export interface Scenario {
   host(): RunningHost
   /** A page in its own browser; `toneHz` feeds that browser's fake microphone. */
-  page(options?: { toneHz?: number; context?: BrowserContextOptions }): Promise<Page>
+  page(options?: {
+    toneHz?: number
+    context?: BrowserContextOptions
+    noMicrophone?: boolean
+    grantMicrophone?: boolean
+  }): Promise<Page>
 }
 
 /** Registers beforeAll/afterAll hooks in the calling test file. */
@@ -36,12 +41,16 @@ export function useScenario(): Scenario {
   return {
     host: () => host!,
     async page(options = {}) {
-      const browser = await launchChromium(options.toneHz ? { microphoneWav: toneFile(options.toneHz) } : {})
+      const browser = await launchChromium({
+        ...(options.toneHz ? { microphoneWav: toneFile(options.toneHz) } : {}),
+        ...(options.noMicrophone ? { noMicrophone: true } : {}),
+        ...(options.grantMicrophone === false ? { realPermissionPrompt: true } : {})
+      })
       browsers.push(browser)
-      const context = options.context
-        ? await browser.newContext(options.context)
-        : await micContext(browser, host!.origin)
-      if (options.context) await context.grantPermissions(['microphone'], { origin: host!.origin })
+      const context =
+        options.grantMicrophone === false
+          ? await browser.newContext(options.context)
+          : await micContext(browser, host!.origin, options.context)
       return context.newPage()
     }
   }

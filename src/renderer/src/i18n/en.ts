@@ -76,6 +76,9 @@ export const en = {
   'console.muted': 'Microphone muted',
   'console.input': 'Microphone level',
 
+  'devices.input': 'Microphone',
+  'devices.output': 'Speaker output',
+  'devices.default': 'System default',
   'level.silent': 'silent',
   'level.dbfs': '{level} dBFS',
 

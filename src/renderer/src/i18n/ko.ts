@@ -77,6 +77,9 @@ export const ko: Record<MessageKey, string> = {
   'console.muted': '마이크 음소거됨',
   'console.input': '마이크 레벨',
 
+  'devices.input': '마이크',
+  'devices.output': '스피커 출력',
+  'devices.default': '시스템 기본값',
   'level.silent': '무음',
   'level.dbfs': '{level} dBFS',
 

@@ -1,5 +1,5 @@
 import { defineStore } from 'pinia'
-import { computed, reactive, ref, shallowRef } from 'vue'
+import { computed, reactive, ref, shallowRef, watch } from 'vue'
 import type { ConnectionState } from '@shared/contract'
 import type { DataFrame, NotifyFrame } from '@shared/protocol'
 import { readSignal } from '@shared/protocol'
@@ -205,6 +205,26 @@ export const useConsoleStore = defineStore('console', () => {
     for (const id of Object.keys(calls)) endCall(id, { sendBye: true, forget: true })
     await bridge.invoke('channel:disconnect', { connectionId: CONSOLE_CONNECTION })
   }
+
+  /** A different microphone chosen mid-call replaces the track in every call, without renegotiation. */
+  async function switchMicrophone(): Promise<void> {
+    const old = microphone.value
+    if (!old || peers.size === 0) return
+    try {
+      const fresh = await openMicrophone({ deviceId: settings.settings.inputDeviceId || undefined })
+      for (const t of fresh.getAudioTracks()) t.enabled = !muted.value
+      microphone.value = fresh
+      await Promise.all([...peers.values()].map((p) => p.replaceLocalStream(fresh)))
+      stopStream(old)
+    } catch (e) {
+      const kind = e instanceof MicrophoneError ? e.kind : 'unknown'
+      error.value = { key: `mic.${kind}` as MessageKey, detail: errorMessage(e) }
+    }
+  }
+  watch(
+    () => settings.settings.inputDeviceId,
+    () => void switchMicrophone()
+  )
 
   function setMuted(value: boolean): void {
     muted.value = value
