@@ -1,0 +1,151 @@
+import { createPinia, setActivePinia } from 'pinia'
+import { beforeEach, describe, expect, it } from 'vitest'
+import { DEFAULT_SETTINGS, type Settings } from '../../src/shared/contract'
+import type { Frame } from '../../src/shared/protocol'
+import { setBridge } from '../../src/renderer/src/services/bridge'
+import { CONSOLE_CONNECTION, useConsoleStore } from '../../src/renderer/src/stores/console'
+import { DEVICE_CONNECTION, useDeviceStore } from '../../src/renderer/src/stores/device'
+import { BridgeError, type StubTransport, stubBridge } from './stub-bridge'
+
+let transport: StubTransport
+let settings: Settings
+
+beforeEach(() => {
+  setActivePinia(createPinia())
+  const stub = stubBridge()
+  transport = stub.transport
+  setBridge(stub.bridge)
+  settings = { ...DEFAULT_SETTINGS }
+  transport
+    .respond('settings:get', () => settings)
+    .respond('settings:set', (patch) => (settings = { ...settings, ...(patch as Partial<Settings>) }))
+    .respond('channel:connect', (req) => {
+      const { connectionId } = req as { connectionId: string }
+      transport.emit('channel:state', { connectionId, state: 'ready' })
+    })
+})
+
+function inbound(connectionId: string, frame: Frame): void {
+  transport.emit('channel:frame', { connectionId, direction: 'in', frame, at: Date.now() })
+}
+
+describe('device store', () => {
+  it('connects with a generated Container ID and remembers it', async () => {
+    const device = useDeviceStore()
+    await device.connect()
+    expect(device.connection).toBe('ready')
+    expect(device.uuid).toMatch(/^K[0-9A-F]{12}$/)
+    expect(transport.callsOf('channel:connect')).toEqual([
+      { connectionId: DEVICE_CONNECTION, uuid: device.uuid }
+    ])
+    expect(settings.deviceUuid).toBe(device.uuid)
+  })
+
+  it('uses the remembered Container ID and the configured server', async () => {
+    settings = { ...settings, deviceUuid: 'K0000042', serverUrl: 'ws://127.0.0.1:9/channel' }
+    await useDeviceStore().connect()
+    expect(transport.callsOf('channel:connect')).toEqual([
+      { connectionId: DEVICE_CONNECTION, uuid: 'K0000042', url: 'ws://127.0.0.1:9/channel' }
+    ])
+  })
+
+  it('creates a channel with the Container ID as session id when asked', async () => {
+    settings = { ...settings, deviceUuid: 'K7' }
+    transport.respond('channel:create', (req) => ({
+      sessionid: (req as { sessionid?: string }).sessionid ?? 'generated'
+    }))
+    const device = useDeviceStore()
+    expect(await device.createChannel({ usecontainerid: true })).toBe('K7')
+    expect(device.sessionid).toBe('K7')
+  })
+
+  it('follows join, leave and destroy notifies of its own session only', async () => {
+    transport.respond('channel:create', () => ({ sessionid: 'S1' }))
+    const device = useDeviceStore()
+    await device.createChannel()
+    inbound(DEVICE_CONNECTION, { msgtype: 'notify', operation: 'join_session', sessionid: 'OTHER' })
+    expect(device.webJoined).toBe(false)
+    inbound(DEVICE_CONNECTION, {
+      msgtype: 'notify',
+      operation: 'join_session',
+      sessionid: 'S1',
+      channeltype: 'webrtcaudio'
+    })
+    expect(device.webJoined).toBe(true)
+    inbound(DEVICE_CONNECTION, { msgtype: 'notify', operation: 'leave_session', sessionid: 'S1' })
+    expect(device.webJoined).toBe(false)
+    inbound(DEVICE_CONNECTION, { msgtype: 'notify', operation: 'destroy_session', sessionid: 'S1' })
+    expect(device.sessionid).toBeNull()
+  })
+
+  it('shows a refused request as an error with its reason, and keeps its state', async () => {
+    transport.respond('channel:create', () => {
+      throw new BridgeError(409, 'session id "K1" is taken')
+    })
+    const device = useDeviceStore()
+    await expect(device.createChannel({ usecontainerid: true })).rejects.toThrow(/taken/)
+    expect(device.error).toEqual({ key: 'error.create', detail: 'session id "K1" is taken' })
+    expect(device.sessionid).toBeNull()
+    expect(device.busy).toBe(false)
+  })
+
+  it('refuses to start audio without a channel', async () => {
+    const device = useDeviceStore()
+    await expect(device.startAudio()).rejects.toThrow(/create one first/)
+    expect(device.error).toEqual({ key: 'error.noChannel' })
+  })
+
+  it('hands channel events to a service app, but not iam or keep-alive', async () => {
+    const device = useDeviceStore()
+    await device.connect()
+    const seen: unknown[] = []
+    device.setChannelEventListener((cd, msg, extra) => seen.push([cd, msg, extra.operation ?? extra.msgtype]))
+    inbound(DEVICE_CONNECTION, { msgtype: 'notify', operation: 'iam', channeltype: 'system' })
+    inbound(DEVICE_CONNECTION, { msgtype: 'notify', operation: 'ras_alive', channeltype: 'system' })
+    inbound(DEVICE_CONNECTION, { msgtype: 'notify', operation: 'join_session', sessionid: 'S' })
+    inbound(DEVICE_CONNECTION, { msgtype: 'data', sessionid: 'S', data: { type: 'answer', sdp: 'v=0' } })
+    expect(seen).toEqual([
+      [200, 'Success', 'join_session'],
+      [200, 'Success', 'data']
+    ])
+  })
+})
+
+describe('console store', () => {
+  it('joins a session and lists it as waiting for the offer', async () => {
+    const operator = useConsoleStore()
+    await operator.connect()
+    await operator.join('  S1 ')
+    expect(transport.callsOf('channel:join')).toEqual([{ connectionId: CONSOLE_CONNECTION, sessionid: 'S1' }])
+    expect(operator.callList).toEqual([{ sessionid: 'S1', state: 'joined', ice: 'new', error: null }])
+  })
+
+  it('asks for a session id instead of sending an empty join', async () => {
+    const operator = useConsoleStore()
+    await operator.join('   ')
+    expect(operator.error).toEqual({ key: 'error.sessionRequired' })
+    expect(transport.callsOf('channel:join')).toEqual([])
+  })
+
+  it('drops a session the speaker destroyed, and all of them when the connection closes', async () => {
+    const operator = useConsoleStore()
+    await operator.connect()
+    await operator.join('S1')
+    await operator.join('S2')
+    inbound(CONSOLE_CONNECTION, { msgtype: 'notify', operation: 'destroy_session', sessionid: 'S1' })
+    expect(Object.keys(operator.calls)).toEqual(['S2'])
+    transport.emit('channel:state', { connectionId: CONSOLE_CONNECTION, state: 'closed' })
+    expect(operator.callList).toEqual([])
+  })
+
+  it('explains a join the server refused', async () => {
+    transport.respond('channel:join', () => {
+      throw new BridgeError(404, 'session "nope" not found')
+    })
+    const operator = useConsoleStore()
+    await operator.connect()
+    await expect(operator.join('nope')).rejects.toThrow(/not found/)
+    expect(operator.error).toEqual({ key: 'error.join', detail: 'session "nope" not found' })
+    expect(operator.callList).toEqual([])
+  })
+})
