@@ -1,7 +1,7 @@
 import { createPinia, setActivePinia } from 'pinia'
 import { beforeEach, describe, expect, it } from 'vitest'
 import { DEFAULT_SETTINGS } from '../../src/shared/contract'
-import { createGigagenie } from '../../src/renderer/src/sdk/gigagenie'
+import { type SdkFunction, createGigagenie } from '../../src/renderer/src/sdk/gigagenie'
 import { setBridge } from '../../src/renderer/src/services/bridge'
 import { DEVICE_CONNECTION, useDeviceStore } from '../../src/renderer/src/stores/device'
 import { BridgeError, type StubTransport, stubBridge } from './stub-bridge'
@@ -28,10 +28,7 @@ beforeEach(() => {
     .respond('channel:destroy', () => undefined)
 })
 
-function callback(
-  fn: (o: unknown, cb: (...a: unknown[]) => void) => unknown,
-  options: unknown
-): Promise<unknown[]> {
+function callback(fn: SdkFunction, options: Record<string, unknown> | null): Promise<unknown[]> {
   return new Promise((resolve) => fn(options, (...args) => resolve(args)))
 }
 

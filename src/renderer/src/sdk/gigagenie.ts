@@ -9,7 +9,9 @@ import { ResultCode } from '@shared/protocol'
 import type { useDeviceStore } from '../stores/device'
 
 export type SdkCallback = (result_cd: number, result_msg: string, extra: unknown) => void
-type Options = Record<string, unknown> | null | undefined
+export type SdkOptions = Record<string, unknown> | null | undefined
+/** Every SDK function: callback style, or a Promise of `extra` without a callback. */
+export type SdkFunction = (options?: SdkOptions, callback?: SdkCallback) => Promise<unknown> | undefined
 type Device = ReturnType<typeof useDeviceStore>
 
 export class SdkError extends Error {
@@ -23,8 +25,8 @@ export class SdkError extends Error {
   }
 }
 
-function sdkCall(impl: (options: Record<string, unknown>) => Promise<unknown>) {
-  return (options?: Options, callback?: SdkCallback): Promise<unknown> | undefined => {
+function sdkCall(impl: (options: Record<string, unknown>) => Promise<unknown>): SdkFunction {
+  return (options, callback) => {
     const run = (async () => impl(options ?? {}))().then(
       (extra) => ({ result_cd: ResultCode.OK as number, result_msg: 'Success', extra: extra ?? null }),
       (e: unknown) => {
@@ -52,14 +54,14 @@ function sessionOf(options: Record<string, unknown>, device: Device): string {
 }
 
 export interface GigagenieSdk {
-  init: ReturnType<typeof sdkCall>
-  appinfo: { getContainerId: ReturnType<typeof sdkCall> }
+  init: SdkFunction
+  appinfo: { getContainerId: SdkFunction }
   media: {
-    createChannel: ReturnType<typeof sdkCall>
-    keepaliveChannel: ReturnType<typeof sdkCall>
-    startWebRTCAudio: ReturnType<typeof sdkCall>
-    stopWebRTCAudio: ReturnType<typeof sdkCall>
-    destroyChannel: ReturnType<typeof sdkCall>
+    createChannel: SdkFunction
+    keepaliveChannel: SdkFunction
+    startWebRTCAudio: SdkFunction
+    stopWebRTCAudio: SdkFunction
+    destroyChannel: SdkFunction
     onChannelEvent: SdkCallback | null
   }
 }
