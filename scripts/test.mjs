@@ -7,7 +7,8 @@ const steps = [
   ['typecheck', 'npm', ['run', '--silent', 'typecheck']],
   ['lint', 'npm', ['run', '--silent', 'lint']],
   ['unit and integration tests', 'npx', ['vitest', 'run']],
-  ['build', 'npx', ['electron-vite', 'build']]
+  ['build', 'npx', ['electron-vite', 'build']],
+  ['electron security audit', 'node', ['scripts/electronegativity.mjs']]
 ]
 if (existsSync('playwright.config.ts')) steps.push(['end-to-end tests', 'npx', ['playwright', 'test']])
 

@@ -1,7 +1,7 @@
 /**
  * Registers every command of the bridge contract with ipcMain in one place. Each webContents gets
- * its own core scope (disposed when the page reloads or goes away, so a reload never leaks
- * connections); a call from a frame that is not one of the app's pages is refused with 403.
+ * its own core scope (disposed when the page reloads, navigates, crashes or goes away, so a reload
+ * never leaks connections); a call from a frame that is not one of the app's pages is refused with 403.
  */
 import type { IpcMain, IpcMainInvokeEvent, WebContents } from 'electron'
 import { COMMAND_NAMES, type Outcome } from '../../shared/contract'
@@ -10,31 +10,56 @@ import type { AppCore, Scope } from '../core/app-core'
 
 export type SenderCheck = (event: IpcMainInvokeEvent) => boolean
 
+export interface IpcOptions {
+  /**
+   * Whether a main-frame navigation to `url` may proceed. `did-start-navigation` fires before
+   * `will-navigate` gets the chance to cancel, so without this a blocked link click would close the
+   * page's live calls although the page stays. Default: every navigation replaces the page.
+   */
+  isAllowedNavigation?: (url: string) => boolean
+}
+
+interface NavigationDetails {
+  url?: string
+  isMainFrame?: boolean
+  isSameDocument?: boolean
+}
+
 export function registerIpc(
   ipcMain: Pick<IpcMain, 'handle' | 'removeHandler'>,
   core: AppCore,
-  isTrusted: SenderCheck
+  isTrusted: SenderCheck,
+  options: IpcOptions = {}
 ): () => void {
-  const scopes = new Map<number, Scope>()
+  const scopes = new Map<number, { scope: Scope; release: () => void }>()
+  const isAllowedNavigation = options.isAllowedNavigation ?? (() => true)
 
   const scopeFor = (contents: WebContents): Scope => {
-    let scope = scopes.get(contents.id)
-    if (scope) return scope
-    const created = core.openScope((name, payload) => {
+    const existing = scopes.get(contents.id)
+    if (existing) return existing.scope
+    const scope = core.openScope((name, payload) => {
       if (!contents.isDestroyed()) contents.send(name, payload)
     })
-    scope = created
-    scopes.set(contents.id, created)
-    const release = (): void => {
-      if (scopes.get(contents.id) === created) scopes.delete(contents.id)
-      created.dispose()
+    // A reload or navigation starts a new page: the old page's connections go with it. The
+    // listeners go too, so that a window reloaded many times does not pile them up.
+    const onNavigation = (details: NavigationDetails): void => {
+      if (!details.isMainFrame || details.isSameDocument) return
+      if (typeof details.url === 'string' && !isAllowedNavigation(details.url)) return
+      release()
     }
+    const release = (): void => {
+      contents.removeListener('destroyed', release)
+      contents.removeListener('render-process-gone', release)
+      contents.removeListener('did-start-navigation', onNavigation)
+      if (scopes.get(contents.id)?.scope === scope) scopes.delete(contents.id)
+      scope.dispose()
+    }
+    scopes.set(contents.id, { scope, release })
     contents.once('destroyed', release)
-    // A reload or navigation starts a new page: the old page's connections go with it.
-    contents.on('did-start-navigation', (details: { isMainFrame?: boolean; isSameDocument?: boolean }) => {
-      if (details.isMainFrame && !details.isSameDocument) release()
-    })
-    return created
+    // A crashed renderer lost its page; main would otherwise keep its channels alive unattended.
+    contents.once('render-process-gone', release)
+    contents.on('did-start-navigation', onNavigation)
+    return scope
   }
 
   for (const name of COMMAND_NAMES) {
@@ -51,7 +76,7 @@ export function registerIpc(
 
   return () => {
     for (const name of COMMAND_NAMES) ipcMain.removeHandler(name)
-    for (const scope of scopes.values()) scope.dispose()
+    for (const { release } of [...scopes.values()]) release()
     scopes.clear()
   }
 }

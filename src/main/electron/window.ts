@@ -1,6 +1,6 @@
 /** Creates the app window with the hardened settings and locks navigation, new windows and permissions. */
 import type { BrowserWindow as BrowserWindowType, Session, WebContents } from 'electron'
-import { CONTENT_SECURITY_POLICY, allowPermission, isAppUrl, secureWebPreferences } from './security'
+import { CONTENT_SECURITY_POLICY, allowPermission, isAppUrl } from './security'
 
 export interface WindowDeps {
   BrowserWindow: typeof BrowserWindowType
@@ -18,9 +18,13 @@ export function lockDownSession(session: Session, devServerUrl?: string): void {
       allowPermission(permission, details.requestingUrl ?? contents.getURL(), mediaTypes, devServerUrl)
     )
   })
-  session.setPermissionCheckHandler((_contents, permission, requestingOrigin) =>
-    allowPermission(permission, requestingOrigin, undefined, devServerUrl)
-  )
+  // Checks (device labels, permissions.query) carry one media type: refusing video there keeps
+  // camera names away from the page too.
+  session.setPermissionCheckHandler((_contents, permission, requestingOrigin, details) => {
+    const mediaType = details?.mediaType
+    const mediaTypes = mediaType === 'audio' || mediaType === 'video' ? [mediaType] : undefined
+    return allowPermission(permission, requestingOrigin, mediaTypes, devServerUrl)
+  })
   session.webRequest.onHeadersReceived((details, callback) => {
     callback({
       responseHeaders: { ...details.responseHeaders, 'Content-Security-Policy': [CONTENT_SECURITY_POLICY] }
@@ -40,7 +44,11 @@ export function lockDownContents(contents: WebContents, devServerUrl?: string): 
 }
 
 export function createMainWindow(deps: WindowDeps): BrowserWindowType {
-  const win = new deps.BrowserWindow({
+  const { BrowserWindow } = deps
+  // The preferences are written out in the `new BrowserWindow` call itself, not spread from
+  // secureWebPreferences(): Electronegativity reads only literal options at the constructor call.
+  // A unit test keeps the two equal.
+  const win = new BrowserWindow({
     width: 1200,
     height: 800,
     minWidth: 720,
@@ -49,7 +57,20 @@ export function createMainWindow(deps: WindowDeps): BrowserWindowType {
     title: 'Genie Bridge',
     autoHideMenuBar: true,
     ...(deps.kiosk ? { kiosk: true, fullscreen: true } : {}),
-    webPreferences: secureWebPreferences(deps.preloadPath)
+    webPreferences: {
+      preload: deps.preloadPath,
+      contextIsolation: true,
+      sandbox: true,
+      nodeIntegration: false,
+      nodeIntegrationInWorker: false,
+      nodeIntegrationInSubFrames: false,
+      webSecurity: true,
+      allowRunningInsecureContent: false,
+      experimentalFeatures: false,
+      webviewTag: false,
+      navigateOnDragDrop: false,
+      spellcheck: false
+    }
   })
   lockDownContents(win.webContents, deps.devServerUrl)
   win.once('ready-to-show', () => win.show())
