@@ -117,7 +117,9 @@ describe('console store', () => {
     await operator.connect()
     await operator.join('  S1 ')
     expect(transport.callsOf('channel:join')).toEqual([{ connectionId: CONSOLE_CONNECTION, sessionid: 'S1' }])
-    expect(operator.callList).toEqual([{ sessionid: 'S1', state: 'joined', ice: 'new', error: null, talk: true, volume: 1 }])
+    expect(operator.callList).toEqual([
+      { sessionid: 'S1', state: 'joined', ice: 'new', error: null, talk: true, volume: 1 }
+    ])
   })
 
   it('asks for a session id instead of sending an empty join', async () => {
