@@ -42,6 +42,8 @@ export class PeerSession extends Emitter<PeerEvents> {
   private pendingCandidates: RTCIceCandidateInit[] = []
   private _state: CallState = 'idle'
   private closed = false
+  /** Whether the microphone goes to this peer (see setSending). */
+  private sending = true
 
   constructor(options: PeerSessionOptions) {
     super()
@@ -114,9 +116,23 @@ export class PeerSession extends Emitter<PeerEvents> {
   /** Replaces the microphone track without renegotiation (device change, unplug). */
   async replaceLocalStream(stream: MediaStream | null): Promise<void> {
     this.localStream = stream
-    const track = stream?.getAudioTracks()[0] ?? null
+    await this.applySending()
+  }
+
+  /**
+   * Sends the microphone to this peer or silence, without renegotiation: one shared microphone
+   * track can talk to some peers and not to others (talk to one / a group / all, push-to-talk).
+   */
+  async setSending(sending: boolean): Promise<void> {
+    if (this.sending === sending) return
+    this.sending = sending
+    await this.applySending()
+  }
+
+  private async applySending(): Promise<void> {
+    const track = this.sending ? (this.localStream?.getAudioTracks()[0] ?? null) : null
     const sender = this.pc?.getSenders().find((s) => s.track?.kind === 'audio' || s.track === null)
-    if (sender) await sender.replaceTrack(track)
+    if (sender && sender.track !== track) await sender.replaceTrack(track)
   }
 
   /** Ends the call: tells the other side (bye) unless it ended it, and releases everything. */
@@ -160,6 +176,7 @@ export class PeerSession extends Emitter<PeerEvents> {
         await pc.setRemoteDescription({ type: 'offer', sdp: signal.sdp })
         const stream = this.localStream
         for (const track of stream?.getAudioTracks() ?? []) pc.addTrack(track, stream!)
+        if (!this.sending) await this.applySending()
         const answer = await pc.createAnswer()
         await pc.setLocalDescription(answer)
         this.signal({ type: 'answer', sdp: pc.localDescription?.sdp ?? answer.sdp ?? '' })

@@ -19,11 +19,16 @@ export interface SpeakerCall {
   state: CallState | 'joined'
   ice: RTCIceConnectionState
   error: StoreError | null
+  /** This speaker is among those the operator talks to. */
+  talk: boolean
+  /** Playback volume of this speaker's audio (two-way), 0..1. */
+  volume: number
 }
 
 /**
  * The operator console (web role): one channel connection, any number of joined sessions, each
- * answered with the one shared microphone.
+ * answered with the one shared microphone track. Who hears the operator is chosen per speaker
+ * (talk to one, a group or all) and gated by mute and push-to-talk.
  */
 export const useConsoleStore = defineStore('console', () => {
   const bridge = useBridge()
@@ -33,9 +38,14 @@ export const useConsoleStore = defineStore('console', () => {
   const connection = ref<ConnectionState>('idle')
   const connectionDetail = ref('')
   const calls = reactive<Record<string, SpeakerCall>>({})
+  /** Each speaker's audio (two-way intercom), by session. */
+  const remoteStreams = shallowRef<Record<string, MediaStream>>({})
   const error = ref<StoreError | null>(null)
   const busy = ref(false)
   const muted = ref(false)
+  /** Push-to-talk: when on, the microphone goes out only while `pttHeld`. */
+  const pushToTalk = ref(false)
+  const pttHeld = ref(false)
   const microphone = shallowRef<MediaStream | null>(null)
 
   const peers = new Map<string, PeerSession>()
@@ -44,6 +54,8 @@ export const useConsoleStore = defineStore('console', () => {
 
   const ready = computed(() => connection.value === 'ready')
   const callList = computed(() => Object.values(calls))
+  /** The microphone is open to the speakers right now (not muted, push-to-talk held if on). */
+  const transmitting = computed(() => !muted.value && (!pushToTalk.value || pttHeld.value))
 
   function listen(): void {
     if (unsubscribe.length) return
@@ -118,7 +130,7 @@ export const useConsoleStore = defineStore('console', () => {
     await run('error.join', () =>
       bridge.invoke('channel:join', { connectionId: CONSOLE_CONNECTION, sessionid: id })
     )
-    calls[id] = { sessionid: id, state: 'joined', ice: 'new', error: null }
+    calls[id] ??= { sessionid: id, state: 'joined', ice: 'new', error: null, talk: true, volume: 1 }
   }
 
   /** The shared microphone, opened once for every call. */
@@ -129,7 +141,6 @@ export const useConsoleStore = defineStore('console', () => {
       () => (opening = null)
     )
     const stream = await opening
-    for (const t of stream.getAudioTracks()) t.enabled = !muted.value
     microphone.value = stream
     return stream
   }
@@ -158,16 +169,29 @@ export const useConsoleStore = defineStore('console', () => {
     peers.set(sessionid, session)
     session.on('state', (s) => {
       const c = calls[sessionid]
-      if (c && peers.get(sessionid) === session) c.state = s === 'ended' ? 'joined' : s
-      if (s === 'ended' && peers.get(sessionid) === session) peers.delete(sessionid)
+      const current = peers.get(sessionid) === session
+      if (c && current) c.state = s === 'ended' ? 'joined' : s
+      if (s === 'ended' && current) {
+        peers.delete(sessionid)
+        setRemote(sessionid, null)
+      }
       releaseMicrophoneIfIdle()
     })
     session.on('ice', (s) => {
       const c = calls[sessionid]
       if (c) c.ice = s
     })
+    session.on('remoteStream', (s) => setRemote(sessionid, s))
     call.error = null
+    await session.setSending(call.talk && transmitting.value)
     await session.handle(offer)
+  }
+
+  function setRemote(sessionid: string, stream: MediaStream | null): void {
+    const next = { ...remoteStreams.value }
+    if (stream) next[sessionid] = stream
+    else delete next[sessionid]
+    remoteStreams.value = next
   }
 
   function send(sessionid: string, data: Record<string, unknown>): Promise<void> {
@@ -180,6 +204,7 @@ export const useConsoleStore = defineStore('console', () => {
     const p = peers.get(sessionid)
     peers.delete(sessionid)
     p?.close({ sendBye: options.sendBye ?? true })
+    setRemote(sessionid, null)
     const c = calls[sessionid]
     if (c) {
       c.ice = 'new'
@@ -206,13 +231,49 @@ export const useConsoleStore = defineStore('console', () => {
     await bridge.invoke('channel:disconnect', { connectionId: CONSOLE_CONNECTION })
   }
 
+  /** Applies mute, push-to-talk and the talk selection to every call. */
+  function applyTalk(): void {
+    for (const [id, p] of peers) void p.setSending((calls[id]?.talk ?? false) && transmitting.value)
+  }
+  watch(transmitting, applyTalk)
+
+  function setMuted(value: boolean): void {
+    muted.value = value
+  }
+
+  function setPushToTalk(enabled: boolean): void {
+    pushToTalk.value = enabled
+    pttHeld.value = false
+  }
+
+  function holdToTalk(held: boolean): void {
+    pttHeld.value = held
+  }
+
+  /** Talk to these speakers only (one, a group), or to every speaker with `null`. */
+  function talkTo(sessionids: string[] | null): void {
+    for (const c of Object.values(calls)) c.talk = sessionids === null || sessionids.includes(c.sessionid)
+    applyTalk()
+  }
+
+  function toggleTalk(sessionid: string): void {
+    const c = calls[sessionid]
+    if (!c) return
+    c.talk = !c.talk
+    applyTalk()
+  }
+
+  function setVolume(sessionid: string, volume: number): void {
+    const c = calls[sessionid]
+    if (c) c.volume = Math.max(0, Math.min(1, volume))
+  }
+
   /** A different microphone chosen mid-call replaces the track in every call, without renegotiation. */
   async function switchMicrophone(): Promise<void> {
     const old = microphone.value
     if (!old || peers.size === 0) return
     try {
       const fresh = await openMicrophone({ deviceId: settings.settings.inputDeviceId || undefined })
-      for (const t of fresh.getAudioTracks()) t.enabled = !muted.value
       microphone.value = fresh
       await Promise.all([...peers.values()].map((p) => p.replaceLocalStream(fresh)))
       stopStream(old)
@@ -226,16 +287,15 @@ export const useConsoleStore = defineStore('console', () => {
     () => void switchMicrophone()
   )
 
-  function setMuted(value: boolean): void {
-    muted.value = value
-    for (const t of microphone.value?.getAudioTracks() ?? []) t.enabled = !value
-  }
-
   function releaseMicrophoneIfIdle(): void {
     if (peers.size === 0 && microphone.value) {
       stopStream(microphone.value)
       microphone.value = null
     }
+  }
+
+  function peerConnection(sessionid: string): RTCPeerConnection | null {
+    return peers.get(sessionid)?.peerConnection ?? null
   }
 
   return {
@@ -244,9 +304,13 @@ export const useConsoleStore = defineStore('console', () => {
     connectionDetail,
     calls,
     callList,
+    remoteStreams,
     error,
     busy,
     muted,
+    pushToTalk,
+    pttHeld,
+    transmitting,
     microphone,
     ready,
     connect,
@@ -254,6 +318,12 @@ export const useConsoleStore = defineStore('console', () => {
     hangUp,
     destroy,
     disconnect,
-    setMuted
+    setMuted,
+    setPushToTalk,
+    holdToTalk,
+    talkTo,
+    toggleTalk,
+    setVolume,
+    peerConnection
   }
 })
