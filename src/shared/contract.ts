@@ -61,6 +61,20 @@ export interface Commands {
   'channel:keepalive': { req: { connectionId: string }; res: { reply: NotifyFrame | null } }
   'settings:get': { req: void; res: Settings }
   'settings:set': { req: Partial<Settings>; res: Settings }
+  /** Opens an https link in the system browser after the person confirms (desktop app only). */
+  'shell:openExternal': { req: { url: string }; res: { opened: boolean } }
+  /** What this window is doing, for the tray icon and notifications. */
+  'app:reportStatus': { req: WindowStatus; res: void }
+}
+
+/** A window's summary of its calls, reported whenever it changes. */
+export interface WindowStatus {
+  /** Calls that are live right now. */
+  liveCalls: number
+  /** Sessions in which a web client has joined a speaker of this window. */
+  joinedWebClients: number
+  /** The microphone is going out (console talking). */
+  transmitting: boolean
 }
 
 export interface ChannelStateEvent {
@@ -89,6 +103,8 @@ export interface Events {
   'channel:frame': ChannelFrameEvent
   'channel:session': ChannelSessionEvent
   'settings:changed': Settings
+  /** The push-to-talk global shortcut was pressed (it works while the window is not focused). */
+  'ptt:toggle': { at: number }
 }
 
 export type Language = 'ko' | 'en'
@@ -121,14 +137,17 @@ export const COMMAND_NAMES = [
   'channel:send',
   'channel:keepalive',
   'settings:get',
-  'settings:set'
+  'settings:set',
+  'shell:openExternal',
+  'app:reportStatus'
 ] as const satisfies readonly CommandName[]
 
 export const EVENT_NAMES = [
   'channel:state',
   'channel:frame',
   'channel:session',
-  'settings:changed'
+  'settings:changed',
+  'ptt:toggle'
 ] as const satisfies readonly EventName[]
 
 // Fails to compile when a command or event is declared above but missing from the lists.

@@ -13,6 +13,7 @@ import {
   type HostKind,
   type Outcome,
   type Settings,
+  type WindowStatus,
   isCommandName
 } from '../../shared/contract'
 import { ResultCode } from '../../shared/protocol'
@@ -31,6 +32,15 @@ export interface CoreOptions {
   dataDir?: string | null
   keepaliveIntervalMs?: number
   platform?: string
+  /** What only the host can do (the desktop shell); absent ones answer 501. */
+  hooks?: CoreHooks
+}
+
+export interface CoreHooks {
+  /** Asks the person, then opens an https link in the system browser. */
+  openExternal?: (url: string) => Promise<boolean>
+  /** A window's status changed (all windows' statuses, for the tray and notifications). */
+  onStatus?: (statuses: WindowStatus[]) => void
 }
 
 export type Emit = <E extends EventName>(name: E, payload: Events[E]) => void
@@ -94,6 +104,15 @@ export class AppCore {
     return this.scopes.size
   }
 
+  get hooks(): CoreHooks {
+    return this.options.hooks ?? {}
+  }
+
+  /** Every open window's last reported status. */
+  statuses(): WindowStatus[] {
+    return [...this.scopes].map((s) => s.status)
+  }
+
   async stop(): Promise<void> {
     for (const scope of [...this.scopes]) scope.dispose()
     await this.server?.close()
@@ -108,6 +127,7 @@ type Handler<C extends CommandName> = (
 export class Scope {
   private readonly clients = new Map<string, ChannelClient>()
   private disposed = false
+  status: WindowStatus = { liveCalls: 0, joinedWebClients: 0, transmitting: false }
   private readonly handlers: { [C in CommandName]: Handler<C> }
 
   constructor(
@@ -148,6 +168,24 @@ export class Scope {
         this.client(req).sendData(str(req, 'sessionid'), data as Record<string, unknown>)
       },
       'channel:keepalive': async (req) => ({ reply: await this.client(req).keepalive() }),
+      'shell:openExternal': async (req) => {
+        const open = this.core.hooks.openExternal
+        if (!open)
+          throw new ChannelError(
+            ResultCode.NOT_SUPPORTED,
+            'opening links is available in the desktop app only'
+          )
+        return { opened: await open(str(req, 'url')) }
+      },
+      'app:reportStatus': (req) => {
+        const r = (req ?? {}) as Partial<WindowStatus>
+        this.status = {
+          liveCalls: Number.isFinite(r.liveCalls) ? Number(r.liveCalls) : 0,
+          joinedWebClients: Number.isFinite(r.joinedWebClients) ? Number(r.joinedWebClients) : 0,
+          transmitting: r.transmitting === true
+        }
+        this.core.hooks.onStatus?.(this.core.statuses())
+      },
       'settings:get': () => this.core.settings.get(),
       'settings:set': async (req) => {
         const settings: Settings = await this.core.settings.update(req)
@@ -184,6 +222,7 @@ export class Scope {
     for (const client of this.clients.values()) client.dispose()
     this.clients.clear()
     this.onDispose()
+    this.core.hooks.onStatus?.(this.core.statuses())
   }
 
   private async connect(req: Commands['channel:connect']['req']): Promise<void> {
