@@ -71,3 +71,17 @@ export async function expectTone(
     .toBe(true)
   return last
 }
+
+/** Waits until the audio is silent (below maxDbfs) and stays so for a second measurement. */
+export async function expectSilence(
+  page: Page,
+  selector: string,
+  { maxDbfs = -70, timeoutMs = 15_000 } = {}
+): Promise<ToneReading> {
+  await expect
+    .poll(async () => (await measureAudio(page, selector)).dbfs, { timeout: timeoutMs, intervals: [100] })
+    .toBeLessThan(maxDbfs)
+  const confirm = await measureAudio(page, selector)
+  expect(confirm.dbfs).toBeLessThan(maxDbfs)
+  return confirm
+}

@@ -79,6 +79,17 @@ export const en = {
   'devices.input': 'Microphone',
   'devices.output': 'Speaker output',
   'devices.default': 'System default',
+  'console.talk': 'Talk',
+  'console.talkOnly': 'Talk to this one only',
+  'console.talkAll': 'Talk to all',
+  'console.ptt': 'Push-to-talk',
+  'console.pttHold': 'Hold to talk',
+  'console.pttHint':
+    'Hold Space (or the button) to talk. In the desktop app the shortcut Ctrl+Shift+Space turns talking on and off even when the window is in the background.',
+  'console.volume': 'Volume',
+  'console.speakerAudio': 'Speaker audio',
+  'console.onAir': 'On air',
+  'console.offAir': 'Not talking',
   'level.silent': 'silent',
   'level.dbfs': '{level} dBFS',
 

@@ -80,6 +80,17 @@ export const ko: Record<MessageKey, string> = {
   'devices.input': '마이크',
   'devices.output': '스피커 출력',
   'devices.default': '시스템 기본값',
+  'console.talk': '말하기',
+  'console.talkOnly': '이 스피커에만 말하기',
+  'console.talkAll': '모두에게 말하기',
+  'console.ptt': '눌러서 말하기',
+  'console.pttHold': '누르고 말하기',
+  'console.pttHint':
+    '스페이스 키(또는 버튼)를 누르고 있는 동안 말합니다. 데스크톱 앱에서는 Ctrl+Shift+Space로 창이 뒤에 있어도 말하기를 켜고 끌 수 있습니다.',
+  'console.volume': '음량',
+  'console.speakerAudio': '스피커 오디오',
+  'console.onAir': '송출 중',
+  'console.offAir': '송출 안 함',
   'level.silent': '무음',
   'level.dbfs': '{level} dBFS',
 

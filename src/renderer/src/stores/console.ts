@@ -71,7 +71,11 @@ export const useConsoleStore = defineStore('console', () => {
         if (e.connectionId === CONSOLE_CONNECTION && e.kind === 'lost')
           endCall(e.sessionid, { sendBye: false, forget: true })
       }),
-      subscribeFrames(CONSOLE_CONNECTION, { notify: onNotify, data: onData })
+      subscribeFrames(CONSOLE_CONNECTION, { notify: onNotify, data: onData }),
+      // The desktop app's global shortcut: a press toggles talking (shortcuts report no release).
+      bridge.on('ptt:toggle', () => {
+        if (pushToTalk.value) pttHeld.value = !pttHeld.value
+      })
     ]
   }
 
