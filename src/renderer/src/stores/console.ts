@@ -56,6 +56,10 @@ export const useConsoleStore = defineStore('console', () => {
   const callList = computed(() => Object.values(calls))
   /** The microphone is open to the speakers right now (not muted, push-to-talk held if on). */
   const transmitting = computed(() => !muted.value && (!pushToTalk.value || pttHeld.value))
+  /** Someone hears the operator right now. */
+  const onAir = computed(
+    () => transmitting.value && Object.values(calls).some((c) => c.talk && c.state === 'live')
+  )
 
   function listen(): void {
     if (unsubscribe.length) return
@@ -315,6 +319,7 @@ export const useConsoleStore = defineStore('console', () => {
     pushToTalk,
     pttHeld,
     transmitting,
+    onAir,
     microphone,
     ready,
     connect,

@@ -19,7 +19,7 @@ export const useStatusStore = defineStore('status', () => {
         liveCalls:
           (device.call === 'live' ? 1 : 0) + operator.callList.filter((c) => c.state === 'live').length,
         joinedWebClients: device.webJoined ? 1 : 0,
-        transmitting: operator.transmitting && operator.callList.some((c) => c.state === 'live' && c.talk)
+        transmitting: operator.onAir
       }),
       (status, old) => {
         if (JSON.stringify(status) !== JSON.stringify(old))
