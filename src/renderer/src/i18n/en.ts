@@ -108,6 +108,11 @@ export const en = {
   'signaling.data': 'data (relayed)',
   'signaling.nextAlive': 'next keep-alive in {seconds} s',
   'signaling.cutoff': 'server cut-off in {seconds} s without a frame',
+  'quality.loss': 'loss',
+  'quality.jitter': 'jitter',
+  'quality.rtt': 'round trip',
+  'quality.packets': 'packets',
+  'quality.alarm': 'Poor call quality',
   'level.silent': 'silent',
   'level.dbfs': '{level} dBFS',
 

@@ -109,6 +109,11 @@ export const ko: Record<MessageKey, string> = {
   'signaling.data': '데이터 (중계)',
   'signaling.nextAlive': '{seconds}초 후 다음 연결 유지 신호',
   'signaling.cutoff': '프레임이 없으면 {seconds}초 후 서버가 끊음',
+  'quality.loss': '손실',
+  'quality.jitter': '지터',
+  'quality.rtt': '왕복 시간',
+  'quality.packets': '패킷',
+  'quality.alarm': '통화 품질 나쁨',
   'level.silent': '무음',
   'level.dbfs': '{level} dBFS',
 

@@ -13,6 +13,14 @@ import { useSettingsStore } from './settings'
 
 export const CONSOLE_CONNECTION = 'console'
 
+/** A copy of a record with one entry set, or removed when the value is null. */
+function withEntry<T>(record: Record<string, T>, key: string, value: T | null): Record<string, T> {
+  const next = { ...record }
+  if (value) next[key] = value
+  else delete next[key]
+  return next
+}
+
 /** One speaker the console has joined. `joined` means: in the session, waiting for its offer. */
 export interface SpeakerCall {
   sessionid: string
@@ -40,6 +48,8 @@ export const useConsoleStore = defineStore('console', () => {
   const calls = reactive<Record<string, SpeakerCall>>({})
   /** Each speaker's audio (two-way intercom), by session. */
   const remoteStreams = shallowRef<Record<string, MediaStream>>({})
+  /** Each call's peer connection, by session (for quality indicators). */
+  const pcs = shallowRef<Record<string, RTCPeerConnection>>({})
   const error = ref<StoreError | null>(null)
   const busy = ref(false)
   const muted = ref(false)
@@ -175,6 +185,7 @@ export const useConsoleStore = defineStore('console', () => {
       signal: (data) => void send(sessionid, data)
     })
     peers.set(sessionid, session)
+    setPc(sessionid, session.peerConnection)
     session.on('state', (s) => {
       const c = calls[sessionid]
       const current = peers.get(sessionid) === session
@@ -182,6 +193,7 @@ export const useConsoleStore = defineStore('console', () => {
       if (s === 'ended' && current) {
         peers.delete(sessionid)
         setRemote(sessionid, null)
+        setPc(sessionid, null)
       }
       releaseMicrophoneIfIdle()
     })
@@ -196,10 +208,11 @@ export const useConsoleStore = defineStore('console', () => {
   }
 
   function setRemote(sessionid: string, stream: MediaStream | null): void {
-    const next = { ...remoteStreams.value }
-    if (stream) next[sessionid] = stream
-    else delete next[sessionid]
-    remoteStreams.value = next
+    remoteStreams.value = withEntry(remoteStreams.value, sessionid, stream)
+  }
+
+  function setPc(sessionid: string, pc: RTCPeerConnection | null): void {
+    pcs.value = withEntry(pcs.value, sessionid, pc)
   }
 
   function send(sessionid: string, data: Record<string, unknown>): Promise<void> {
@@ -213,6 +226,7 @@ export const useConsoleStore = defineStore('console', () => {
     peers.delete(sessionid)
     p?.close({ sendBye: options.sendBye ?? true })
     setRemote(sessionid, null)
+    setPc(sessionid, null)
     const c = calls[sessionid]
     if (c) {
       c.ice = 'new'
@@ -302,10 +316,6 @@ export const useConsoleStore = defineStore('console', () => {
     }
   }
 
-  function peerConnection(sessionid: string): RTCPeerConnection | null {
-    return peers.get(sessionid)?.peerConnection ?? null
-  }
-
   return {
     uuid,
     connection,
@@ -333,6 +343,6 @@ export const useConsoleStore = defineStore('console', () => {
     talkTo,
     toggleTalk,
     setVolume,
-    peerConnection
+    pcs
   }
 })

@@ -36,6 +36,8 @@ export const useDeviceStore = defineStore('device', () => {
   const call = ref<CallState>('idle')
   const ice = ref<RTCIceConnectionState>('new')
   const remoteStream = shallowRef<MediaStream | null>(null)
+  /** The call's peer connection while there is one (for quality indicators). */
+  const pc = shallowRef<RTCPeerConnection | null>(null)
   const lastKeepaliveAt = ref<number | null>(null)
   const error = ref<StoreError | null>(null)
   const busy = ref(false)
@@ -177,11 +179,13 @@ export const useDeviceStore = defineStore('device', () => {
           .catch(() => undefined)
     })
     peer = session
+    pc.value = session.peerConnection
     session.on('state', (s) => {
       call.value = s
       if (s === 'ended' || s === 'failed') remoteStream.value = null
       if (s === 'ended' && peer === session) {
         peer = null
+        pc.value = null
         stopStream(localStream)
         localStream = null
       }
@@ -194,6 +198,7 @@ export const useDeviceStore = defineStore('device', () => {
   function endCall(options: { sendBye?: boolean } = {}): void {
     const p = peer
     peer = null
+    pc.value = null
     p?.close(options)
     stopStream(localStream)
     localStream = null
@@ -229,10 +234,6 @@ export const useDeviceStore = defineStore('device', () => {
     channelEventListener = fn
   }
 
-  function peerConnection(): RTCPeerConnection | null {
-    return peer?.peerConnection ?? null
-  }
-
   return {
     uuid,
     connection,
@@ -256,6 +257,6 @@ export const useDeviceStore = defineStore('device', () => {
     destroyChannel,
     disconnect,
     setChannelEventListener,
-    peerConnection
+    pc
   }
 })

@@ -1,0 +1,86 @@
+/**
+ * Call quality from RTCPeerConnection.getStats(): packet loss, jitter, round-trip time and audio
+ * level, with the thresholds above which the UI raises an alarm.
+ */
+export const QUALITY_THRESHOLDS = {
+  /** Share of packets lost since the previous reading, in percent. */
+  lossPercent: 5,
+  jitterMs: 50,
+  rttMs: 300
+} as const
+
+export const QUALITY_REFRESH_MS = 1000
+
+export interface CallQuality {
+  lossPercent: number | null
+  jitterMs: number | null
+  rttMs: number | null
+  /** Received audio level, 0..1 (RTCInboundRtpStreamStats.audioLevel). */
+  audioLevel: number | null
+  packetsReceived: number
+  packetsSent: number
+  alarms: ('loss' | 'jitter' | 'rtt')[]
+}
+
+export interface QualityCounters {
+  packetsReceived: number
+  packetsLost: number
+}
+
+type Stat = Record<string, unknown> & { type: string }
+
+function num(v: unknown): number | null {
+  return typeof v === 'number' && Number.isFinite(v) ? v : null
+}
+
+/** Reads one stats report; `previous` makes the loss figure cover only the last interval. */
+export function readQuality(
+  report: Iterable<Stat> | Map<string, Stat>,
+  previous?: QualityCounters
+): { quality: CallQuality; counters: QualityCounters } {
+  let received = 0
+  let lost = 0
+  let sent = 0
+  let jitter: number | null = null
+  let rtt: number | null = null
+  let level: number | null = null
+  const stats = report instanceof Map ? report.values() : report
+  for (const s of stats) {
+    if (s.type === 'inbound-rtp' && s.kind === 'audio') {
+      received += num(s.packetsReceived) ?? 0
+      lost += num(s.packetsLost) ?? 0
+      const j = num(s.jitter)
+      if (j !== null) jitter = Math.max(jitter ?? 0, j * 1000)
+      const a = num(s.audioLevel)
+      if (a !== null) level = Math.max(level ?? 0, a)
+    } else if (s.type === 'outbound-rtp' && s.kind === 'audio') {
+      sent += num(s.packetsSent) ?? 0
+    } else if (s.type === 'remote-inbound-rtp' && s.kind === 'audio') {
+      const r = num(s.roundTripTime)
+      if (r !== null) rtt = r * 1000
+    } else if (s.type === 'candidate-pair' && s.state === 'succeeded' && s.nominated) {
+      const r = num(s.currentRoundTripTime)
+      if (r !== null && rtt === null) rtt = r * 1000
+    }
+  }
+  const dReceived = received - (previous?.packetsReceived ?? 0)
+  const dLost = lost - (previous?.packetsLost ?? 0)
+  const total = dReceived + dLost
+  const lossPercent = received + lost === 0 ? null : total > 0 ? Math.max(0, (dLost / total) * 100) : 0
+  const alarms: CallQuality['alarms'] = []
+  if (lossPercent !== null && lossPercent > QUALITY_THRESHOLDS.lossPercent) alarms.push('loss')
+  if (jitter !== null && jitter > QUALITY_THRESHOLDS.jitterMs) alarms.push('jitter')
+  if (rtt !== null && rtt > QUALITY_THRESHOLDS.rttMs) alarms.push('rtt')
+  return {
+    quality: {
+      lossPercent,
+      jitterMs: jitter,
+      rttMs: rtt,
+      audioLevel: level,
+      packetsReceived: received,
+      packetsSent: sent,
+      alarms
+    },
+    counters: { packetsReceived: received, packetsLost: lost }
+  }
+}
