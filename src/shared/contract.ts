@@ -63,8 +63,24 @@ export interface Commands {
   'settings:set': { req: Partial<Settings>; res: Settings }
   /** Opens an https link in the system browser after the person confirms (desktop app only). */
   'shell:openExternal': { req: { url: string }; res: { opened: boolean } }
+  'history:list': { req: void; res: CallRecord[] }
+  'history:add': { req: CallRecord; res: void }
+  'history:clear': { req: void; res: void }
   /** What this window is doing, for the tray icon and notifications. */
   'app:reportStatus': { req: WindowStatus; res: void }
+}
+
+/** One finished call, kept locally (who talked to which speaker, when, how long). */
+export interface CallRecord {
+  /** Which side this app played. */
+  role: 'speaker' | 'console'
+  sessionid: string
+  /** This side's uuid (the speaker's ContainerId or the console's id). */
+  localId: string
+  startedAt: number
+  endedAt: number
+  /** How it ended: hung up here, by the other side, failed, channel destroyed. */
+  outcome: string
 }
 
 /** A window's summary of its calls, reported whenever it changes. */
@@ -120,6 +136,20 @@ export interface Settings {
   autoStartAudio: boolean
   inputDeviceId: string
   outputDeviceId: string
+  /** Echo cancellation, noise suppression and auto gain per microphone ('' = the default one). */
+  audioProcessing: Record<string, AudioProcessing>
+}
+
+export interface AudioProcessing {
+  echoCancellation: boolean
+  noiseSuppression: boolean
+  autoGainControl: boolean
+}
+
+export const DEFAULT_AUDIO_PROCESSING: AudioProcessing = {
+  echoCancellation: true,
+  noiseSuppression: true,
+  autoGainControl: true
 }
 
 export type CommandName = keyof Commands
@@ -139,7 +169,10 @@ export const COMMAND_NAMES = [
   'settings:get',
   'settings:set',
   'shell:openExternal',
-  'app:reportStatus'
+  'app:reportStatus',
+  'history:list',
+  'history:add',
+  'history:clear'
 ] as const satisfies readonly CommandName[]
 
 export const EVENT_NAMES = [
@@ -214,5 +247,6 @@ export const DEFAULT_SETTINGS: Settings = {
   language: 'auto',
   autoStartAudio: false,
   inputDeviceId: '',
-  outputDeviceId: ''
+  outputDeviceId: '',
+  audioProcessing: {}
 }

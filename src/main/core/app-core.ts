@@ -19,6 +19,7 @@ import {
 import { ResultCode } from '../../shared/protocol'
 import { CLIENT_DEFAULTS, ChannelClient, ChannelError } from '../channel/client'
 import { ChannelServer, type ChannelServerOptions } from '../channel/server'
+import { HistoryStore } from './history-store'
 import { SettingsStore } from './settings-store'
 
 export interface CoreOptions {
@@ -52,10 +53,12 @@ export class AppCore {
   private server: ChannelServer | null = null
   private readonly scopes = new Set<Scope>()
   readonly settings: SettingsStore
+  readonly history: HistoryStore
   private infoCache: AppInfo | null = null
 
   private constructor(private readonly options: CoreOptions) {
     this.settings = new SettingsStore(options.dataDir ?? null)
+    this.history = new HistoryStore(options.dataDir ?? null)
   }
 
   static async start(options: CoreOptions): Promise<AppCore> {
@@ -186,6 +189,15 @@ export class Scope {
         }
         this.core.hooks.onStatus?.(this.core.statuses())
       },
+      'history:list': () => this.core.history.list(),
+      'history:add': async (req) => {
+        try {
+          await this.core.history.add(req)
+        } catch (e) {
+          throw badRequest(e instanceof Error ? e.message : String(e))
+        }
+      },
+      'history:clear': () => this.core.history.clear(),
       'settings:get': () => this.core.settings.get(),
       'settings:set': async (req) => {
         const settings: Settings = await this.core.settings.update(req)

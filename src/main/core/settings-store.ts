@@ -1,7 +1,7 @@
 /** Settings persisted as one JSON file in the user-data folder; unknown or invalid keys are dropped. */
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
-import { DEFAULT_SETTINGS, type Settings } from '../../shared/contract'
+import { type AudioProcessing, DEFAULT_SETTINGS, type Settings } from '../../shared/contract'
 
 export const SETTINGS_FILE = 'settings.json'
 
@@ -55,7 +55,41 @@ function sanitize(input: unknown, base: Settings): Settings {
     const value = src[key]
     if (value === undefined || typeof value !== typeof DEFAULT_SETTINGS[key]) continue
     if (key === 'language' && value !== 'ko' && value !== 'en' && value !== 'auto') continue
+    if (key === 'audioProcessing') {
+      out.audioProcessing = sanitizeProcessing(value, base.audioProcessing)
+      continue
+    }
     ;(out as Record<string, unknown>)[key] = value
+  }
+  return out
+}
+
+/** Bounded: a settings file is no place for an unbounded map. */
+export const MAX_REMEMBERED_MICROPHONES = 64
+
+function sanitizeProcessing(
+  input: unknown,
+  base: Record<string, AudioProcessing>
+): Record<string, AudioProcessing> {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) return base
+  const out: Record<string, AudioProcessing> = {}
+  for (const [id, v] of Object.entries(input as Record<string, unknown>).slice(
+    0,
+    MAX_REMEMBERED_MICROPHONES
+  )) {
+    if (typeof v !== 'object' || v === null || id.length > 256) continue
+    const p = v as Record<string, unknown>
+    if (
+      typeof p.echoCancellation !== 'boolean' ||
+      typeof p.noiseSuppression !== 'boolean' ||
+      typeof p.autoGainControl !== 'boolean'
+    )
+      continue
+    out[id] = {
+      echoCancellation: p.echoCancellation,
+      noiseSuppression: p.noiseSuppression,
+      autoGainControl: p.autoGainControl
+    }
   }
   return out
 }

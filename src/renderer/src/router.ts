@@ -1,7 +1,7 @@
 /** Hash routes (#/device, #/console) so views are deep-linkable and the host's token query stays. */
 import { ref } from 'vue'
 
-export const ROUTES = ['/', '/device', '/console', '/signaling', '/kiosk'] as const
+export const ROUTES = ['/', '/device', '/console', '/signaling', '/history', '/kiosk'] as const
 export type Route = (typeof ROUTES)[number]
 
 function parse(hash: string): Route {

@@ -155,9 +155,7 @@ export const useConsoleStore = defineStore('console', () => {
   async function ensureMicrophone(): Promise<MediaStream> {
     if (microphone.value && microphone.value.getAudioTracks().some((t) => t.readyState === 'live'))
       return microphone.value
-    opening ??= openMicrophone({ deviceId: settings.settings.inputDeviceId || undefined }).finally(
-      () => (opening = null)
-    )
+    opening ??= openMicrophone(settings.microphoneOptions()).finally(() => (opening = null))
     const stream = await opening
     microphone.value = stream
     return stream
@@ -295,7 +293,7 @@ export const useConsoleStore = defineStore('console', () => {
     const old = microphone.value
     if (!old || peers.size === 0) return
     try {
-      const fresh = await openMicrophone({ deviceId: settings.settings.inputDeviceId || undefined })
+      const fresh = await openMicrophone(settings.microphoneOptions())
       microphone.value = fresh
       await Promise.all([...peers.values()].map((p) => p.replaceLocalStream(fresh)))
       stopStream(old)
@@ -304,8 +302,9 @@ export const useConsoleStore = defineStore('console', () => {
       error.value = { key: `mic.${kind}` as MessageKey, detail: errorMessage(e) }
     }
   }
+  // A different microphone, or other processing for it, applies mid-call.
   watch(
-    () => settings.settings.inputDeviceId,
+    () => JSON.stringify(settings.microphoneOptions()),
     () => void switchMicrophone()
   )
 

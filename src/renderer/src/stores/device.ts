@@ -163,7 +163,7 @@ export const useDeviceStore = defineStore('device', () => {
     endCall({ sendBye: false })
     if (twoWay.value) {
       try {
-        localStream = await openMicrophone({ deviceId: settings.settings.inputDeviceId || undefined })
+        localStream = await openMicrophone(settings.microphoneOptions())
       } catch (e) {
         const kind = e instanceof MicrophoneError ? e.kind : 'unknown'
         error.value = { key: `mic.${kind}` as MessageKey }

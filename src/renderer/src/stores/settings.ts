@@ -1,6 +1,11 @@
 import { defineStore } from 'pinia'
 import { ref } from 'vue'
-import { DEFAULT_SETTINGS, type Settings } from '@shared/contract'
+import {
+  type AudioProcessing,
+  DEFAULT_AUDIO_PROCESSING,
+  DEFAULT_SETTINGS,
+  type Settings
+} from '@shared/contract'
 import { useBridge } from '../services/bridge'
 
 /** Settings kept by the main process (user-data folder); every window sees changes live. */
@@ -20,5 +25,28 @@ export const useSettingsStore = defineStore('settings', () => {
     settings.value = await useBridge().invoke('settings:set', patch)
   }
 
-  return { settings, loaded, load, update }
+  /** Echo cancellation, noise suppression, auto gain of the selected (or given) microphone. */
+  function processing(deviceId = settings.value.inputDeviceId): AudioProcessing {
+    return settings.value.audioProcessing[deviceId] ?? DEFAULT_AUDIO_PROCESSING
+  }
+
+  async function setProcessing(
+    patch: Partial<AudioProcessing>,
+    deviceId = settings.value.inputDeviceId
+  ): Promise<void> {
+    await update({
+      audioProcessing: {
+        ...settings.value.audioProcessing,
+        [deviceId]: { ...processing(deviceId), ...patch }
+      }
+    })
+  }
+
+  /** Options for openMicrophone: the chosen device and its remembered processing. */
+  function microphoneOptions(): { deviceId?: string } & AudioProcessing {
+    const id = settings.value.inputDeviceId
+    return { ...(id ? { deviceId: id } : {}), ...processing(id) }
+  }
+
+  return { settings, loaded, load, update, processing, setProcessing, microphoneOptions }
 })
