@@ -5,6 +5,7 @@
  * reconnects with capped exponential backoff and jitter, and afterwards re-authenticates and
  * re-creates / re-joins its sessions. Plain Node: no electron import.
  */
+import { randomBytes } from 'node:crypto'
 import WebSocket from 'ws'
 import { Emitter } from '../../shared/emitter'
 import {
@@ -19,6 +20,7 @@ import {
   frames,
   parseFrame
 } from '../../shared/protocol'
+import { DELIVERY_KEY, DELIVERY_TYPE, SessionDelivery, readControl, readStamp } from './delivery'
 
 export type ClientState = 'idle' | 'connecting' | 'authenticating' | 'ready' | 'reconnecting' | 'closed'
 
@@ -46,6 +48,15 @@ export interface ChannelClientOptions {
   /** Data frames sent while disconnected wait at most this long, then expire with a notice. */
   outboxTtlMs?: number
   outboxMaxFrames?: number
+  /**
+   * Data frames written per second at most (the server drops frames beyond its own rate,
+   * 200 per second by default; windows are not aligned, so half of it is safe).
+   */
+  maxDataFramesPerSecond?: number
+  /** Access token of a server that requires one, sent as `Authorization: Bearer`. */
+  token?: string
+  /** For wss:// with a private certificate authority (or a self-signed certificate). */
+  tls?: { ca?: string | Buffer; rejectUnauthorized?: boolean }
   /** Offer the public service's sub-protocol (default true). */
   subprotocol?: string | null
   random?: () => number
@@ -58,6 +69,7 @@ export const CLIENT_DEFAULTS = {
   iamWaitMs: 2_000,
   outboxTtlMs: 30_000,
   outboxMaxFrames: 2_000,
+  maxDataFramesPerSecond: 90,
   reconnect: {
     enabled: true,
     initialDelayMs: 500,
@@ -87,7 +99,10 @@ export class ChannelError extends Error {
 
 export type ClientEvents = {
   state: [state: ClientState, detail?: string]
-  /** Every frame received, parsed. */
+  /**
+   * Every frame received, parsed; data frames only once each and in order (duplicates and
+   * delivery control frames of delivery.ts are consumed here).
+   */
   frame: [frame: Frame]
   /** Every frame sent (for the signaling view). */
   sent: [frame: Frame]
@@ -99,6 +114,10 @@ export type ClientEvents = {
   sessionRestored: [sessionid: string]
   /** Data frames that waited in the outbox too long and were not sent. */
   expired: [frames: DataFrame[]]
+  /** A peer's frames that will not arrive: they were no longer kept for resending. */
+  missed: [sessionid: string, count: number]
+  /** This client's frames a peer did not get and that were no longer kept for resending. */
+  dropped: [sessionid: string, count: number]
   error: [error: Error]
 }
 
@@ -111,31 +130,54 @@ interface Pending {
 
 type SessionRole = 'owner' | 'member'
 
+interface HeldSession {
+  role: SessionRole
+  delivery: SessionDelivery
+}
+
+/** What waits to be written: new data (numbered when written) or frames already numbered. */
+type Outgoing =
+  | { kind: 'data'; sessionid: string; data: Record<string, unknown>; at: number }
+  | { kind: 'again'; sessionid: string; text: string }
+
+/** HTTP statuses at upgrade that retrying will not change. */
+const REFUSED_STATUSES = new Set([401, 403, 404])
+
 export class ChannelClient extends Emitter<ClientEvents> {
   readonly uuid: string
   readonly url: string
   readonly channeltype: ChannelType
+  /** Names this client's streams of data frames (see delivery.ts); random, per instance. */
+  readonly streamId = randomBytes(9).toString('base64url')
   private readonly opts: Required<
-    Omit<ChannelClientOptions, 'reconnect' | 'random' | 'subprotocol' | 'channeltype'>
+    Omit<ChannelClientOptions, 'reconnect' | 'random' | 'subprotocol' | 'channeltype' | 'token' | 'tls'>
   >
   private readonly policy: ReconnectPolicy
   private readonly random: () => number
   private readonly subprotocol: string | null
+  private readonly wsOptions: WebSocket.ClientOptions
   private ws: WebSocket | null = null
   private _state: ClientState = 'idle'
   private seq = 0
   private attempt = 0
   private readonly pending = new Map<string, Pending>()
-  private readonly sessions = new Map<string, SessionRole>()
-  private outbox: { frame: DataFrame; at: number }[] = []
+  private readonly sessions = new Map<string, HeldSession>()
+  private outbox: Outgoing[] = []
   private keepaliveTimer: ReturnType<typeof setInterval> | null = null
   private reconnectTimer: ReturnType<typeof setTimeout> | null = null
   private connectTimer: ReturnType<typeof setTimeout> | null = null
   private iamTimer: ReturnType<typeof setTimeout> | null = null
+  private paceTimer: ReturnType<typeof setTimeout> | null = null
+  private paceWindowStart = 0
+  private paceUsed = 0
   private keepaliveWaiters: ((frame: NotifyFrame | null) => void)[] = []
   private readyWaiters: { resolve: () => void; reject: (e: Error) => void }[] = []
   private disposed = false
   private authInFlight = false
+  /** Sessions are being re-created / re-joined after a reconnect: data waits until they are. */
+  private restoring = false
+  /** The server refused the upgrade in a way retrying will not change (e.g. 401: token). */
+  private refusal: { status: number; message: string } | null = null
 
   constructor(options: ChannelClientOptions) {
     super()
@@ -150,11 +192,23 @@ export class ChannelClient extends Emitter<ClientEvents> {
       connectTimeoutMs: options.connectTimeoutMs ?? CLIENT_DEFAULTS.connectTimeoutMs,
       iamWaitMs: options.iamWaitMs ?? CLIENT_DEFAULTS.iamWaitMs,
       outboxTtlMs: options.outboxTtlMs ?? CLIENT_DEFAULTS.outboxTtlMs,
-      outboxMaxFrames: options.outboxMaxFrames ?? CLIENT_DEFAULTS.outboxMaxFrames
+      outboxMaxFrames: options.outboxMaxFrames ?? CLIENT_DEFAULTS.outboxMaxFrames,
+      maxDataFramesPerSecond: options.maxDataFramesPerSecond ?? CLIENT_DEFAULTS.maxDataFramesPerSecond
+    }
+    if (!(this.opts.maxDataFramesPerSecond >= 1)) {
+      throw new RangeError('maxDataFramesPerSecond must be at least 1')
     }
     this.policy = { ...CLIENT_DEFAULTS.reconnect, ...options.reconnect }
     this.random = options.random ?? Math.random
     this.subprotocol = options.subprotocol === undefined ? SUBPROTOCOL : options.subprotocol
+    this.wsOptions = {
+      handshakeTimeout: this.opts.connectTimeoutMs,
+      ...(options.token ? { headers: { authorization: `Bearer ${options.token}` } } : {}),
+      ...(options.tls?.ca !== undefined ? { ca: options.tls.ca } : {}),
+      ...(options.tls?.rejectUnauthorized !== undefined
+        ? { rejectUnauthorized: options.tls.rejectUnauthorized }
+        : {})
+    }
   }
 
   get state(): ClientState {
@@ -171,7 +225,10 @@ export class ChannelClient extends Emitter<ClientEvents> {
     if (this.disposed) return Promise.reject(new Error('channel client is disposed'))
     if (this._state === 'ready') return Promise.resolve()
     const ready = new Promise<void>((resolve, reject) => this.readyWaiters.push({ resolve, reject }))
-    if (this._state === 'idle' || this._state === 'closed') this.open()
+    if (this._state === 'idle' || this._state === 'closed') {
+      this.refusal = null
+      this.open()
+    }
     return ready
   }
 
@@ -208,13 +265,15 @@ export class ChannelClient extends Emitter<ClientEvents> {
     const id = reply.sessionid ?? options.sessionid
     if (!id)
       throw new ChannelError(ResultCode.SYSTEM_ERROR, 'create_session reply carries no sessionid', reply)
-    this.sessions.set(id, 'owner')
+    this.hold(id, 'owner', reply)
     return id
   }
 
   async joinSession(sessionid: string): Promise<void> {
-    await this.request(frames.joinRequest({ uuid: this.uuid, sessionid, channeltype: this.channeltype }))
-    this.sessions.set(sessionid, 'member')
+    const reply = await this.request(
+      frames.joinRequest({ uuid: this.uuid, sessionid, channeltype: this.channeltype })
+    )
+    this.hold(sessionid, 'member', reply)
   }
 
   async destroySession(sessionid: string): Promise<void> {
@@ -233,14 +292,27 @@ export class ChannelClient extends Emitter<ClientEvents> {
   /**
    * Relays a payload to the other members. While disconnected it waits in the outbox and is
    * sent once, in order, after the session is restored, or expires with an `expired` event.
+   * Frames lost in flight around a drop are resent when the peer says what it is missing.
    */
   sendData(sessionid: string, data: Record<string, unknown>): void {
-    const frame = frames.data({ sessionid, channeltype: this.channeltype, data })
-    if (this._state === 'ready' && this.outbox.length === 0) return this.transmit(frame)
     if (this.outbox.length >= this.opts.outboxMaxFrames) {
-      this.emit('expired', [this.outbox.shift()!.frame])
+      const index = this.outbox.findIndex((o) => o.kind === 'data')
+      if (index >= 0) {
+        const [oldest] = this.outbox.splice(index, 1)
+        if (oldest?.kind === 'data') this.emit('expired', [this.dataFrame(oldest.sessionid, oldest.data)])
+      }
     }
-    this.outbox.push({ frame, at: Date.now() })
+    if (
+      !this.sessions.has(sessionid) &&
+      this.canWrite() &&
+      this.outbox.length === 0 &&
+      this.takeBudget(Date.now())
+    ) {
+      // Not a session of this client: the server decides (403), as it always did.
+      return this.transmit(this.dataFrame(sessionid, data))
+    }
+    this.outbox.push({ kind: 'data', sessionid, data, at: Date.now() })
+    this.pump()
   }
 
   /** Sends one ras_alive now; resolves with the server's echo, or null if none comes in time. */
@@ -279,6 +351,7 @@ export class ChannelClient extends Emitter<ClientEvents> {
       else ws.close(1000, 'bye')
     }
     this.outbox = []
+    this.sessions.clear()
     this.setState('closed', 'disposed')
     this.removeAllListeners()
   }
@@ -291,8 +364,14 @@ export class ChannelClient extends Emitter<ClientEvents> {
       (this.reconnectTimer ? 1 : 0) +
       (this.connectTimer ? 1 : 0) +
       (this.iamTimer ? 1 : 0) +
+      (this.paceTimer ? 1 : 0) +
       this.pending.size
     )
+  }
+
+  /** Data frames waiting to be written (disconnected, restoring, or paced). */
+  get queuedFrames(): number {
+    return this.outbox.length
   }
 
   // ------------------------------------------------------------------------------------------
@@ -308,11 +387,32 @@ export class ChannelClient extends Emitter<ClientEvents> {
     this.emit('state', state, detail)
   }
 
+  /** Records a session after a 200 create/join; `resumed` (ours) says the server kept our place. */
+  private hold(sessionid: string, role: SessionRole, reply: ReplyFrame): void {
+    const held = this.sessions.get(sessionid)
+    if (held && reply.resumed === true) {
+      held.role = role
+      return
+    }
+    if (held) {
+      // A new session, or a new place in it: what peers sent before is not ours to wait for.
+      held.role = role
+      held.delivery.reset()
+      return
+    }
+    this.sessions.set(sessionid, {
+      role,
+      delivery: new SessionDelivery(this.opts.outboxMaxFrames, this.opts.outboxTtlMs)
+    })
+  }
+
   private open(): void {
     this.setState(this.attempt === 0 ? 'connecting' : 'reconnecting')
     let ws: WebSocket
     try {
-      ws = this.subprotocol ? new WebSocket(this.url, this.subprotocol) : new WebSocket(this.url)
+      ws = this.subprotocol
+        ? new WebSocket(this.url, this.subprotocol, this.wsOptions)
+        : new WebSocket(this.url, this.wsOptions)
     } catch (e) {
       return this.lost(e instanceof Error ? e.message : String(e))
     }
@@ -321,7 +421,16 @@ export class ChannelClient extends Emitter<ClientEvents> {
       this.connectTimer = null
       ws.terminate()
     }, this.opts.connectTimeoutMs)
-    ws.on('error', (err) => this.emit('error', err))
+    ws.on('error', (err) => {
+      const status = /Unexpected server response: (\d+)/.exec(err.message)
+      const code = status ? Number(status[1]) : 0
+      if (REFUSED_STATUSES.has(code)) {
+        const why =
+          code === 401 ? ': access token missing or wrong' : code === 403 ? ': origin not allowed' : ''
+        this.refusal = { status: code, message: `the server refused the connection (HTTP ${code}${why})` }
+      }
+      this.emit('error', err)
+    })
     ws.on('open', () => {
       this.setState('authenticating')
       this.iamTimer = setTimeout(() => {
@@ -349,6 +458,7 @@ export class ChannelClient extends Emitter<ClientEvents> {
       await this.request(frames.authRequest({ uuid: this.uuid, channeltype: this.channeltype }))
     } catch (e) {
       this.authInFlight = false
+      if (this.ws === null) return // the connection dropped meanwhile: lost() handles it
       const err = e instanceof Error ? e : new Error(String(e))
       this.emit('error', err)
       // An auth refusal will not change by retrying: stop here and tell whoever waits.
@@ -365,42 +475,37 @@ export class ChannelClient extends Emitter<ClientEvents> {
     this.connectTimer = null
     const restoring = this.attempt > 0
     this.attempt = 0
+    this.restoring = restoring
     this.setState('ready')
     this.startKeepalive()
-    if (restoring) await this.restoreSessions()
-    this.flushOutbox()
+    if (restoring) {
+      try {
+        await this.restoreSessions()
+      } finally {
+        this.restoring = false
+      }
+    }
+    this.pump()
     this.settleReady(null)
   }
 
   private async restoreSessions(): Promise<void> {
-    for (const [id, role] of [...this.sessions]) {
+    for (const [id, held] of [...this.sessions]) {
+      if (this._state !== 'ready') return // dropped again: the next reconnect restores
       try {
-        if (role === 'owner') await this.createSession({ sessionid: id })
+        if (held.role === 'owner') await this.createSession({ sessionid: id })
         else await this.joinSession(id)
-        this.emit('sessionRestored', id)
       } catch (e) {
+        if (this._state !== 'ready') return
         this.sessions.delete(id)
         this.emit('sessionLost', id, e instanceof Error ? e.message : String(e))
-      }
-    }
-  }
-
-  private flushOutbox(): void {
-    const now = Date.now()
-    const fresh = this.outbox.filter((o) => now - o.at <= this.opts.outboxTtlMs)
-    const stale = this.outbox.filter((o) => now - o.at > this.opts.outboxTtlMs)
-    this.outbox = []
-    if (stale.length)
-      this.emit(
-        'expired',
-        stale.map((o) => o.frame)
-      )
-    for (const o of fresh) {
-      if (o.frame.sessionid && !this.sessions.has(o.frame.sessionid)) {
-        this.emit('expired', [o.frame])
         continue
       }
-      this.transmit(o.frame)
+      this.emit('sessionRestored', id)
+      // Ask the peers what they have of ours, and tell them what we have of theirs: frames
+      // lost in flight on either side of the drop are resent from that.
+      const now = this.sessions.get(id)
+      if (now) this.sendControl(id, { resume: true, ack: now.delivery.acks() })
     }
   }
 
@@ -411,6 +516,7 @@ export class ChannelClient extends Emitter<ClientEvents> {
       return
     }
     const frame = parsed.frame
+    if (frame.msgtype === 'data' && !this.admit(frame)) return
     this.emit('frame', frame)
     switch (frame.msgtype) {
       case 'reply':
@@ -427,12 +533,147 @@ export class ChannelClient extends Emitter<ClientEvents> {
           this.keepaliveWaiters = []
           for (const w of waiters) w(frame)
         }
-        if (frame.operation === 'destroy_session' && frame.sessionid) this.sessions.delete(frame.sessionid)
+        if (frame.sessionid) {
+          if (frame.operation === 'destroy_session') this.sessions.delete(frame.sessionid)
+          else if (frame.operation === 'join_session' || frame.operation === 'leave_session') {
+            // Someone else is in the session now: a newcomer starts at our next frame.
+            this.sessions.get(frame.sessionid)?.delivery.newEpoch()
+          }
+        }
         this.emit('notify', frame)
         return
       case 'request':
         return // servers do not send requests
     }
+  }
+
+  /** Delivery bookkeeping of an incoming data frame; false when it is not for the application. */
+  private admit(frame: DataFrame): boolean {
+    const sessionid = frame.sessionid ?? (this.sessions.size === 1 ? this.sessionIds[0] : undefined)
+    const held = sessionid === undefined ? undefined : this.sessions.get(sessionid)
+    if (frame.data.type === DELIVERY_TYPE) {
+      const control = readControl(frame.data, this.streamId)
+      if (control) {
+        if (held && sessionid !== undefined) this.onControl(sessionid, held, control)
+        return false
+      }
+    }
+    const stamp = readStamp(frame[DELIVERY_KEY])
+    if (!stamp || !held || sessionid === undefined || stamp.from === this.streamId) return true
+    const verdict = held.delivery.receive(stamp, Date.now(), this.opts.outboxTtlMs)
+    if (verdict.deliver) {
+      if (verdict.missed > 0) this.emit('missed', sessionid, verdict.missed)
+      return true
+    }
+    if (verdict.nack) this.sendControl(sessionid, { ack: held.delivery.acks() })
+    return false
+  }
+
+  private onControl(
+    sessionid: string,
+    held: HeldSession,
+    control: NonNullable<ReturnType<typeof readControl>>
+  ): void {
+    if (control.skip !== undefined) {
+      const missed = held.delivery.skip(control.from, control.skip)
+      if (missed > 0) this.emit('missed', sessionid, missed)
+    }
+    if (control.hasAck) {
+      const resend = held.delivery.resendAfter(control.ackForMe, Date.now())
+      if (resend) {
+        // Resent frames go before anything new, replacing a resend still waiting.
+        const again: Outgoing[] = []
+        if (resend.skip !== undefined) {
+          const from = control.ackForMe === undefined ? held.delivery.epoch : control.ackForMe + 1
+          const lost = resend.skip - from + 1
+          if (lost > 0) this.emit('dropped', sessionid, lost)
+          again.push({
+            kind: 'again',
+            sessionid,
+            text: JSON.stringify(this.controlFrame(sessionid, { skip: resend.skip }))
+          })
+        }
+        for (const text of resend.texts) again.push({ kind: 'again', sessionid, text })
+        this.outbox = [
+          ...again,
+          ...this.outbox.filter((o) => o.kind !== 'again' || o.sessionid !== sessionid)
+        ]
+        this.pump()
+      }
+    }
+    if (control.resume) this.sendControl(sessionid, { ack: held.delivery.acks() })
+  }
+
+  private controlFrame(sessionid: string, body: Record<string, unknown>): DataFrame {
+    return this.dataFrame(sessionid, { type: DELIVERY_TYPE, from: this.streamId, ...body })
+  }
+
+  /** Control frames are small and rare: written at once when possible, never queued. */
+  private sendControl(sessionid: string, body: Record<string, unknown>): void {
+    // Allowed while other sessions are still being restored: this one is back.
+    if (this._state !== 'ready' || this.ws?.readyState !== WebSocket.OPEN) return
+    this.ws.send(JSON.stringify(this.controlFrame(sessionid, body)))
+  }
+
+  private dataFrame(sessionid: string, data: Record<string, unknown>): DataFrame {
+    return frames.data({ sessionid, channeltype: this.channeltype, data })
+  }
+
+  private canWrite(): boolean {
+    return this._state === 'ready' && !this.restoring && this.ws?.readyState === WebSocket.OPEN
+  }
+
+  /** Counts one data frame against the per-second pace; false when the second is used up. */
+  private takeBudget(now: number): boolean {
+    if (now - this.paceWindowStart >= 1000) {
+      this.paceWindowStart = now
+      this.paceUsed = 0
+    }
+    if (this.paceUsed >= this.opts.maxDataFramesPerSecond) return false
+    this.paceUsed += 1
+    return true
+  }
+
+  /** Writes what waits in the outbox, in order, as fast as the pace allows. */
+  private pump(): void {
+    if (this.paceTimer || !this.canWrite()) return
+    const expired: DataFrame[] = []
+    const now = Date.now()
+    while (this.outbox.length > 0 && this.canWrite()) {
+      const next = this.outbox[0]!
+      if (
+        !this.sessions.has(next.sessionid) ||
+        (next.kind === 'data' && now - next.at > this.opts.outboxTtlMs)
+      ) {
+        this.outbox.shift()
+        if (next.kind === 'data') expired.push(this.dataFrame(next.sessionid, next.data))
+        continue // a resend for a session no longer held has nobody to reach
+      }
+      if (!this.takeBudget(now)) {
+        this.paceTimer = setTimeout(
+          () => {
+            this.paceTimer = null
+            this.pump()
+          },
+          Math.max(1, this.paceWindowStart + 1000 - now)
+        )
+        break
+      }
+      this.outbox.shift()
+      if (next.kind === 'again') {
+        this.ws!.send(next.text)
+        continue
+      }
+      const held = this.sessions.get(next.sessionid)!
+      const frame = this.dataFrame(next.sessionid, next.data)
+      const stamp = held.delivery.stamp(this.streamId)
+      frame[DELIVERY_KEY] = stamp
+      const text = JSON.stringify(frame)
+      this.ws!.send(text)
+      held.delivery.sent(stamp.seq, text, now)
+      this.emit('sent', frame)
+    }
+    if (expired.length) this.emit('expired', expired)
   }
 
   private settle(reply: ReplyFrame): void {
@@ -474,13 +715,16 @@ export class ChannelClient extends Emitter<ClientEvents> {
 
   private lost(reason: string): void {
     this.authInFlight = false
+    this.restoring = false
     this.clearTimers()
     this.failPending(reason)
     if (this.disposed) return
+    const refusal = this.refusal
     const firstAttemptFailed = this.readyWaiters.length > 0 && this.attempt === 0 && this._state !== 'ready'
-    if (firstAttemptFailed || !this.policy.enabled) {
-      this.settleReady(new ChannelError(ResultCode.SYSTEM_ERROR, reason))
-      this.setState('closed', reason)
+    if (refusal !== null || firstAttemptFailed || !this.policy.enabled) {
+      const why = refusal?.message ?? reason
+      this.settleReady(new ChannelError(refusal?.status ?? ResultCode.SYSTEM_ERROR, why))
+      this.setState('closed', why)
       return
     }
     this.attempt += 1
@@ -514,6 +758,7 @@ export class ChannelClient extends Emitter<ClientEvents> {
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer)
     if (this.connectTimer) clearTimeout(this.connectTimer)
     if (this.iamTimer) clearTimeout(this.iamTimer)
-    this.keepaliveTimer = this.reconnectTimer = this.connectTimer = this.iamTimer = null
+    if (this.paceTimer) clearTimeout(this.paceTimer)
+    this.keepaliveTimer = this.reconnectTimer = this.connectTimer = this.iamTimer = this.paceTimer = null
   }
 }

@@ -11,24 +11,60 @@ export interface ServerLimits {
   sweepIntervalMs: number
   /** Frames larger than this get result_cd 413 and are dropped; the connection stays. */
   maxFrameBytes: number
-  /** Frames larger than this close the connection (1009) before they are buffered. */
+  /**
+   * Frames larger than this close the connection (1009) before they are buffered. ws's own
+   * default is 100 MiB: a single message that size would be held in memory before we saw it.
+   */
   maxPayloadBytes: number
-  /** Frames accepted per connection per sweep window; the excess gets 429 and is dropped. */
+  /**
+   * Frames accepted per connection per sweep window; the excess gets 429 and is dropped, and
+   * the connection is not read from until the next window (TCP then slows the sender down,
+   * instead of the server spending its time reading frames it would drop).
+   */
   framesPerWindow: number
+  /**
+   * Bytes read from one connection before the server turns to the others (it resumes reading
+   * it on the next turn of the event loop): one busy sender cannot hold up every other session.
+   */
+  maxReadBurstBytes: number
   /** Frames that are not JSON text (or binary) tolerated per connection before it is closed. */
   badFrameAllowance: number
   /** Sessions one uuid may have created and still hold. */
   maxSessionsPerUuid: number
   /** Web clients a session holds besides its device (PROTOCOL.md §4: one by default). */
   maxJoinersPerSession: number
-  /** Bytes queued for a client that does not read before it is cut off. */
+  /** Bytes queued for a client that does not read before it is cut off (4429). */
   maxBufferedBytes: number
   /** Longest accepted session id (a client-chosen one). */
   maxSessionIdLength: number
   /** Longest accepted uuid. */
   maxUuidLength: number
-  /** Open connections the server accepts in all. */
+  /** Open sockets the server accepts in all; further upgrades get HTTP 503. */
   maxConnections: number
+  /**
+   * Open sockets per client address (IPv6: per /64); further upgrades get HTTP 429. Loopback
+   * clients are exempt unless ChannelServerOptions.limitLoopback is set (all local processes,
+   * and all clients behind a local reverse proxy, share that one address).
+   */
+  maxConnectionsPerIp: number
+  /** WebSocket handshakes per client address per sweep window; the excess gets HTTP 429. */
+  handshakesPerIpPerWindow: number
+  /** An HTTP upgrade request must be complete within this time (slow-header clients). */
+  handshakeTimeoutMs: number
+  /** A server-initiated close that the peer does not answer is cut off after this long. */
+  closeTimeoutMs: number
+  /**
+   * A connection lost without a close frame (TCP cut, crash, network change) keeps its session
+   * and member slots this long, so the same uuid can come back without anyone being told;
+   * 0 ends them at once as PROTOCOL.md §4 describes for a clean close.
+   */
+  reconnectGraceMs: number
+  /** Frames held for one absent member during its grace period; beyond, its grace ends. */
+  graceBufferFrames: number
+  /** Bytes held for one absent member during its grace period; beyond, its grace ends. */
+  graceBufferBytes: number
+  /** Bytes held for all absent members together; beyond, the grace of the one adding ends. */
+  graceBufferTotalBytes: number
 }
 
 export const DEFAULT_LIMITS: Readonly<ServerLimits> = Object.freeze({
@@ -38,19 +74,30 @@ export const DEFAULT_LIMITS: Readonly<ServerLimits> = Object.freeze({
   maxFrameBytes: 64 * 1024,
   maxPayloadBytes: 256 * 1024,
   framesPerWindow: 200,
+  maxReadBurstBytes: 256 * 1024,
   badFrameAllowance: 10,
   maxSessionsPerUuid: 32,
   maxJoinersPerSession: 1,
   maxBufferedBytes: 4 * 1024 * 1024,
   maxSessionIdLength: 128,
   maxUuidLength: 128,
-  maxConnections: 20_000
+  maxConnections: 20_000,
+  maxConnectionsPerIp: 512,
+  handshakesPerIpPerWindow: 256,
+  handshakeTimeoutMs: 10_000,
+  closeTimeoutMs: 2_000,
+  reconnectGraceMs: 20_000,
+  graceBufferFrames: 1_000,
+  graceBufferBytes: 1024 * 1024,
+  graceBufferTotalBytes: 64 * 1024 * 1024
 })
 
 /** WebSocket close codes the server uses, so clients and tests can tell why they were closed. */
 export const CloseCode = {
   NORMAL: 1000,
   GOING_AWAY: 1001,
+  PROTOCOL_ERROR: 1002,
+  INVALID_DATA: 1007,
   POLICY: 1008,
   TOO_BIG: 1009,
   TRY_AGAIN_LATER: 1013,
@@ -60,15 +107,42 @@ export const CloseCode = {
   SLOW_READER: 4429
 } as const
 
+/** Limits that must be whole numbers of at least 1 (a zero would refuse everything). */
+const AT_LEAST_ONE: readonly (keyof ServerLimits)[] = [
+  'sweepIntervalMs',
+  'maxFrameBytes',
+  'maxPayloadBytes',
+  'maxReadBurstBytes',
+  'maxConnections',
+  'maxConnectionsPerIp',
+  'handshakesPerIpPerWindow',
+  'handshakeTimeoutMs',
+  'closeTimeoutMs'
+]
+
 export function resolveLimits(overrides: Partial<ServerLimits> = {}): ServerLimits {
-  const limits = { ...DEFAULT_LIMITS, ...overrides }
+  const limits = { ...DEFAULT_LIMITS }
+  for (const [key, value] of Object.entries(overrides)) {
+    if (!(key in DEFAULT_LIMITS)) {
+      throw new RangeError(`unknown limit "${key}"; known: ${Object.keys(DEFAULT_LIMITS).join(', ')}`)
+    }
+    if (value !== undefined) limits[key as keyof ServerLimits] = value
+  }
   for (const [key, value] of Object.entries(limits)) {
     if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
       throw new RangeError(`limit ${key} must be a non-negative number, got ${String(value)}`)
     }
+    if (AT_LEAST_ONE.includes(key as keyof ServerLimits) && value < 1) {
+      throw new RangeError(`limit ${key} must be at least 1, got ${String(value)}`)
+    }
   }
   if (limits.maxPayloadBytes < limits.maxFrameBytes) {
     throw new RangeError('limit maxPayloadBytes must be at least maxFrameBytes')
+  }
+  if (limits.graceBufferBytes > limits.maxBufferedBytes) {
+    // The held frames are written at once on return; more than the send-buffer cap would
+    // cut the returning client off as a slow reader.
+    throw new RangeError('limit graceBufferBytes must not exceed maxBufferedBytes')
   }
   return limits
 }

@@ -2,16 +2,17 @@
  * The channel server: the WebSocket relay of PROTOCOL.md §1–5 and §7.
  * Plain Node (no electron): embedded by both hosts and runnable headless (`npm run serve`).
  */
-import { randomBytes } from 'node:crypto'
-import { createServer, type IncomingMessage, type Server as HttpServer } from 'node:http'
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+import { type IncomingMessage, type Server as HttpServer, createServer } from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
-import { WebSocketServer, type RawData, type WebSocket } from 'ws'
+import { type RawData, type WebSocket, WebSocketServer } from 'ws'
 import {
   type ChannelType,
   type Frame,
-  type RequestFrame,
   LEAVE_SESSION,
+  type RequestFrame,
   ResultCode,
   SUBPROTOCOL,
   frames,
@@ -32,6 +33,33 @@ export interface ChannelServerOptions {
   paths?: readonly string[]
   /** Observes every frame in and out (for the signaling view); costs nothing when absent. */
   tap?: (event: TapEvent) => void
+  /**
+   * Access token a client must present at upgrade, as `?token=` in the URL (browsers cannot set
+   * headers on a WebSocket) or as `Authorization: Bearer`. Refused upgrades get HTTP 401.
+   */
+  token?: string | null
+  /**
+   * Origins (`https://example.com`, or `null` for opaque origins) whose pages may connect.
+   * Absent or empty: any origin, as the public service allows. A client that sends no Origin
+   * header is not a browser page and is let through (it could claim any origin anyway).
+   */
+  allowOrigins?: readonly string[]
+  /** Uuids that may authenticate; others get result_cd 403. Absent or empty: any uuid. */
+  allowUuids?: readonly string[]
+  /**
+   * Bound beyond loopback with neither `token` nor `allowUuids`, the server makes up a token
+   * (see `accessToken`); `openAccess: true` accepts anyone instead.
+   */
+  openAccess?: boolean
+  /**
+   * Apply the per-address caps (maxConnectionsPerIp, handshakesPerIpPerWindow) to loopback
+   * clients too. Off by default: every local process, and every client behind a reverse proxy
+   * on this machine, shares the loopback address, so a per-address cap there would cap the
+   * whole server. maxConnections still applies.
+   */
+  limitLoopback?: boolean
+  /** Serve wss:// with this PEM certificate (chain) and private key. */
+  tls?: { cert: string | Buffer; key: string | Buffer }
 }
 
 export interface TapEvent {
@@ -46,17 +74,57 @@ export interface SessionInfo {
   sessionid: string
   channeltype: ChannelType
   ownerUuid: string
+  /** Members connected now (the owner included while it is connected). */
   memberUuids: string[]
+  /** Members whose connection was lost and whose slot is held for the grace period. */
+  awayUuids: string[]
   createdAt: number
+}
+
+/** Counters for monitoring and leak checks. */
+export interface ServerStats {
+  /** Authenticated or not, connections that take part in the protocol. */
+  connections: number
+  /** Sockets still open, including ones being closed. */
+  sockets: number
+  sessions: number
+  /** Member slots held for a lost connection within its grace period. */
+  awaySlots: number
+  /** Bytes held for absent members. */
+  heldBytes: number
+  /** Bytes written to sockets and not yet taken by the peer. */
+  bufferedBytes: number
+  /** Client addresses with open sockets or handshakes in the current window. */
+  trackedAddresses: number
 }
 
 interface Session {
   id: string
   channeltype: ChannelType
   ownerUuid: string
+  /** The owner's connection; while the owner is away, its lost connection. */
   owner: Connection
+  /** Connected members only: the relay writes to each of them. */
   members: Set<Connection>
+  /** Slots of members that are away (null when none: the relay checks one field). */
+  away: AwaySlot[] | null
   createdAt: number
+}
+
+/** A member slot kept for a lost connection, with what was sent to it meanwhile. */
+interface AwaySlot {
+  uuid: string
+  session: Session
+  owner: boolean
+  deadline: number
+  held: (string | Buffer)[]
+  heldBytes: number
+}
+
+interface AddressEntry {
+  key: string
+  open: number
+  handshakes: number
 }
 
 interface Connection {
@@ -67,12 +135,21 @@ interface Connection {
   lastSeen: number
   framesInWindow: number
   rateNoticeSent: boolean
+  /** Bytes read since the event loop last turned to other connections (see maxReadBurstBytes). */
+  burstBytes: number
+  /** Not read from until the next sweep: over framesPerWindow. */
+  throttled: boolean
+  /** Not read from until the next turn of the event loop: over maxReadBurstBytes. */
+  yielding: boolean
   badFrames: number
   sessions: Set<Session>
   closed: boolean
 }
 
 export const DEFAULT_PATHS = ['/channel', '/'] as const
+
+/** The server's own close code for a socket that ended without a close frame. */
+const ABNORMAL_CLOSURE = 1006
 
 export class ChannelServer {
   readonly limits: ServerLimits
@@ -81,12 +158,23 @@ export class ChannelServer {
   private readonly echoKeepalive: boolean
   private readonly paths: ReadonlySet<string>
   private readonly tap: ((event: TapEvent) => void) | undefined
+  private readonly token: string | null
+  private readonly tokenDigest: Buffer | null
+  private readonly tokenGenerated: boolean
+  private readonly allowOrigins: ReadonlySet<string> | null
+  private readonly allowUuids: ReadonlySet<string> | null
+  private readonly tls: { cert: string | Buffer; key: string | Buffer } | null
+  private readonly limitLoopback: boolean
   private http: HttpServer | null = null
   private wss: WebSocketServer | null = null
   private sweepTimer: ReturnType<typeof setInterval> | null = null
   private readonly connections = new Set<Connection>()
+  private readonly sockets = new Set<WebSocket>()
+  private readonly addresses = new Map<string, AddressEntry>()
   private readonly sessions = new Map<string, Session>()
   private readonly sessionsByUuid = new Map<string, Set<Session>>()
+  private readonly awaySlots = new Set<AwaySlot>()
+  private heldBytes = 0
   private nextConnectionId = 1
   /** Coarse clock, advanced by the sweep: the relay path never reads the system clock. */
   private now = Date.now()
@@ -99,9 +187,28 @@ export class ChannelServer {
     this.echoKeepalive = options.echoKeepalive ?? true
     this.paths = new Set(options.paths ?? DEFAULT_PATHS)
     this.tap = options.tap
+    this.limitLoopback = options.limitLoopback ?? false
+    this.allowOrigins = options.allowOrigins?.length
+      ? new Set(options.allowOrigins.map(normalizeOrigin))
+      : null
+    this.allowUuids = options.allowUuids?.length ? new Set(options.allowUuids.map(checkUuidEntry)) : null
+    let token = options.token ?? null
+    if (token !== null) checkToken(token)
+    // A server reachable from other machines must not be open to anyone by accident.
+    this.tokenGenerated =
+      token === null && this.allowUuids === null && !options.openAccess && !isLoopbackHost(this.host)
+    if (this.tokenGenerated) token = randomBytes(24).toString('base64url')
+    this.token = token
+    this.tokenDigest = token === null ? null : digest(token)
+    if (options.tls) {
+      if (!options.tls.cert || !options.tls.key) throw new Error('TLS needs both a certificate and a key')
+      this.tls = { cert: options.tls.cert, key: options.tls.key }
+    } else {
+      this.tls = null
+    }
   }
 
-  /** Starts listening; resolves with the ws:// URL clients use. */
+  /** Starts listening; resolves with the ws:// (or wss://) URL clients use. */
   async listen(): Promise<string> {
     if (this.http) throw new Error('channel server is already listening')
     const wss = new WebSocketServer({
@@ -109,23 +216,59 @@ export class ChannelServer {
       maxPayload: this.limits.maxPayloadBytes,
       perMessageDeflate: false,
       clientTracking: false,
+      // Not in @types/ws yet; ws ≥ 8.18 reads it (its default is 30 s).
+      ...({ closeTimeout: this.limits.closeTimeoutMs } as object),
       handleProtocols: (offered) => pickSubprotocol(offered)
     })
-    const http = createServer((_req, res) => {
+    const refuse = (_req: IncomingMessage, res: import('node:http').ServerResponse): void => {
       res.writeHead(426, { 'content-type': 'text/plain' }).end('this is a WebSocket channel server\n')
-    })
+    }
+    // A client that trickles its upgrade request is cut off rather than holding a socket.
+    const httpOptions = {
+      headersTimeout: this.limits.handshakeTimeoutMs,
+      requestTimeout: this.limits.handshakeTimeoutMs,
+      connectionsCheckingInterval: Math.min(1_000, this.limits.handshakeTimeoutMs)
+    }
+    let http: HttpServer
+    if (this.tls) {
+      try {
+        http = createHttpsServer(
+          {
+            ...httpOptions,
+            cert: this.tls.cert,
+            key: this.tls.key,
+            handshakeTimeout: this.limits.handshakeTimeoutMs
+          },
+          refuse
+        )
+      } catch (e) {
+        throw new Error(
+          `the TLS certificate or key cannot be used: ${e instanceof Error ? e.message : String(e)}`
+        )
+      }
+      http.on('tlsClientError', (_err, socket) => socket.destroy())
+    } else {
+      http = createServer(httpOptions, refuse)
+    }
     http.on('upgrade', (req, socket, head) => this.upgrade(wss, req, socket, head))
     http.on('clientError', (_err, socket) => socket.destroy())
-    wss.on('connection', (ws) => this.accept(ws))
+    wss.on('connection', (ws, req) => this.accept(ws, req))
     this.http = http
     this.wss = wss
-    await new Promise<void>((resolve, reject) => {
-      http.once('error', reject)
-      http.listen(this.port, this.host, () => {
-        http.off('error', reject)
-        resolve()
+    try {
+      await new Promise<void>((resolve, reject) => {
+        http.once('error', reject)
+        http.listen(this.port, this.host, () => {
+          http.off('error', reject)
+          resolve()
+        })
       })
-    })
+    } catch (e) {
+      this.http = null
+      this.wss = null
+      wss.close()
+      throw e
+    }
     this.address = http.address() as AddressInfo
     this.now = Date.now()
     this.sweepTimer = setInterval(() => this.sweep(), this.limits.sweepIntervalMs)
@@ -136,12 +279,41 @@ export class ChannelServer {
   get url(): string {
     if (!this.address) throw new Error('channel server is not listening')
     const host = this.address.family === 'IPv6' ? `[${this.address.address}]` : this.address.address
-    return `ws://${host}:${this.address.port}/channel`
+    return `${this.tls ? 'wss' : 'ws'}://${host}:${this.address.port}/channel`
   }
 
   get listeningPort(): number {
     if (!this.address) throw new Error('channel server is not listening')
     return this.address.port
+  }
+
+  /** The token clients must present (given, or made up for a server beyond loopback), or null. */
+  get accessToken(): string | null {
+    return this.token
+  }
+
+  /** Lines that say who may connect, for a person starting the server. */
+  accessNotice(): string[] {
+    const lines: string[] = []
+    if (this.token !== null) {
+      const where = this.address ? `${this.url}?token=${encodeURIComponent(this.token)}` : '?token='
+      lines.push(
+        this.tokenGenerated
+          ? `access token required (bound beyond loopback with neither a token nor a uuid allowlist, so one was made up): ${this.token}`
+          : 'access token required',
+        `  clients connect to ${where} or send the header Authorization: Bearer <token>`
+      )
+    }
+    if (this.allowUuids) lines.push(`uuids allowed: ${[...this.allowUuids].join(', ')}`)
+    if (this.allowOrigins) lines.push(`origins allowed: ${[...this.allowOrigins].join(', ')}`)
+    if (this.token === null && this.allowUuids === null) {
+      lines.push(
+        isLoopbackHost(this.host)
+          ? 'access: open to clients on this machine (loopback)'
+          : 'access: open to anyone who can reach this address (--open-access)'
+      )
+    }
+    return lines
   }
 
   get connectionCount(): number {
@@ -152,12 +324,27 @@ export class ChannelServer {
     return this.sessions.size
   }
 
+  stats(): ServerStats {
+    let bufferedBytes = 0
+    for (const ws of this.sockets) bufferedBytes += ws.bufferedAmount
+    return {
+      connections: this.connections.size,
+      sockets: this.sockets.size,
+      sessions: this.sessions.size,
+      awaySlots: this.awaySlots.size,
+      heldBytes: this.heldBytes,
+      bufferedBytes,
+      trackedAddresses: this.addresses.size
+    }
+  }
+
   listSessions(): SessionInfo[] {
     return [...this.sessions.values()].map((s) => ({
       sessionid: s.id,
       channeltype: s.channeltype,
       ownerUuid: s.ownerUuid,
       memberUuids: [...s.members].map((m) => m.uuid ?? ''),
+      awayUuids: (s.away ?? []).map((slot) => slot.uuid),
       createdAt: s.createdAt
     }))
   }
@@ -168,19 +355,17 @@ export class ChannelServer {
     if (this.sweepTimer) clearInterval(this.sweepTimer)
     this.sweepTimer = null
     for (const session of [...this.sessions.values()]) this.endSession(session, null)
-    const closing = [...this.connections].map(
-      (conn) =>
-        new Promise<void>((resolve) => {
-          conn.ws.once('close', () => resolve())
-          this.drop(conn, CloseCode.GOING_AWAY, 'server shutting down')
-          // A peer that never answers the close handshake must not hold the shutdown.
-          setTimeout(() => {
-            conn.ws.terminate()
-            resolve()
-          }, 1000).unref?.()
-        })
+    for (const conn of [...this.connections]) this.drop(conn, CloseCode.GOING_AWAY, 'server shutting down')
+    // ws cuts off a peer that does not answer the close within closeTimeoutMs.
+    await Promise.all(
+      [...this.sockets].map(
+        (ws) =>
+          new Promise<void>((resolve) => {
+            if (ws.readyState === ws.CLOSED) return resolve()
+            ws.once('close', () => resolve())
+          })
+      )
     )
-    await Promise.all(closing)
     const http = this.http
     this.http = null
     this.wss?.close()
@@ -192,17 +377,63 @@ export class ChannelServer {
   // ------------------------------------------------------------------------------------------
   // Connections
 
+  /** Every check that needs no socket happens here, before the WebSocket exists. */
   private upgrade(wss: WebSocketServer, req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy())
-    const path = (req.url ?? '/').split('?')[0] ?? '/'
+    const entry = this.addressEntry(req)
+    if (entry !== null && ++entry.handshakes > this.limits.handshakesPerIpPerWindow) {
+      return rejectUpgrade(socket, 429, 'Too Many Requests', 'Retry-After: 1\r\n')
+    }
+    const target = req.url ?? '/'
+    const q = target.indexOf('?')
+    const path = q < 0 ? target : target.slice(0, q)
     if (!this.paths.has(path)) return rejectUpgrade(socket, 404, 'Not Found')
-    if (this.connections.size >= this.limits.maxConnections) {
-      return rejectUpgrade(socket, 503, 'Service Unavailable')
+    if (this.sockets.size >= this.limits.maxConnections) {
+      return rejectUpgrade(socket, 503, 'Service Unavailable', 'Retry-After: 5\r\n')
+    }
+    if (entry !== null && entry.open >= this.limits.maxConnectionsPerIp) {
+      return rejectUpgrade(socket, 429, 'Too Many Requests', 'Retry-After: 5\r\n')
+    }
+    if (this.allowOrigins !== null) {
+      const origin = req.headers.origin
+      if (origin !== undefined && !this.allowOrigins.has(origin.toLowerCase())) {
+        return rejectUpgrade(socket, 403, 'Forbidden')
+      }
+    }
+    if (this.tokenDigest !== null && !this.tokenMatches(req, q < 0 ? '' : target.slice(q + 1))) {
+      return rejectUpgrade(socket, 401, 'Unauthorized', 'WWW-Authenticate: Bearer\r\n')
     }
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req))
   }
 
-  private accept(ws: WebSocket): void {
+  /** The per-address counters of a client, or null for an exempt (loopback) one. */
+  private addressEntry(req: IncomingMessage): AddressEntry | null {
+    const remote = req.socket.remoteAddress
+    if (!this.limitLoopback && isLoopbackHost(remote ?? '')) return null
+    const key = addressKey(remote)
+    let entry = this.addresses.get(key)
+    if (!entry) {
+      entry = { key, open: 0, handshakes: 0 }
+      this.addresses.set(key, entry)
+    }
+    return entry
+  }
+
+  private tokenMatches(req: IncomingMessage, query: string): boolean {
+    const expected = this.tokenDigest as Buffer
+    const header = req.headers.authorization
+    if (header !== undefined) {
+      const m = /^Bearer\s+(\S+)\s*$/i.exec(header)
+      if (m && timingSafeEqual(digest(m[1]!), expected)) return true
+    }
+    if (query.length > 0) {
+      const given = new URLSearchParams(query).get('token')
+      if (given !== null && timingSafeEqual(digest(given), expected)) return true
+    }
+    return false
+  }
+
+  private accept(ws: WebSocket, req: IncomingMessage): void {
     const conn: Connection = {
       id: this.nextConnectionId++,
       ws,
@@ -211,14 +442,30 @@ export class ChannelServer {
       lastSeen: this.now,
       framesInWindow: 0,
       rateNoticeSent: false,
+      burstBytes: 0,
+      throttled: false,
+      yielding: false,
       badFrames: 0,
       sessions: new Set(),
       closed: false
     }
+    const entry = this.addressEntry(req)
+    if (entry !== null) entry.open++
+    this.sockets.add(ws)
     this.connections.add(conn)
     // Never leave a socket without an error listener: an unhandled 'error' kills the process.
-    ws.on('error', () => this.cleanup(conn))
-    ws.on('close', () => this.cleanup(conn))
+    // ws reports protocol violations (bad UTF-8, reserved bits, oversized frames) as errors and
+    // closes the socket itself: the peer misbehaved, so its sessions end at once.
+    ws.on('error', () => this.cleanup(conn, false))
+    ws.on('close', (code) => {
+      this.sockets.delete(ws)
+      if (entry !== null && --entry.open <= 0 && entry.handshakes === 0) {
+        if (this.addresses.get(entry.key) === entry) this.addresses.delete(entry.key)
+      }
+      // 1006: the socket ended without a close frame (cut, crash, network change). Anything
+      // the server closed itself was cleaned up before, so this only sees the peer's doing.
+      this.cleanup(conn, code === ABNORMAL_CLOSURE)
+    })
     ws.on('message', (data, isBinary) => this.receive(conn, data, isBinary))
     this.send(conn, frames.iam())
   }
@@ -226,7 +473,18 @@ export class ChannelServer {
   private receive(conn: Connection, data: RawData, isBinary: boolean): void {
     if (conn.closed) return
     conn.lastSeen = this.now
+    const buf = data as Buffer
+    if ((conn.burstBytes += buf.length) > this.limits.maxReadBurstBytes && !conn.yielding) {
+      // Let other connections' frames and the timers run before reading more from this one.
+      conn.yielding = true
+      conn.ws.pause()
+      setImmediate(() => this.unyield(conn))
+    }
     if (++conn.framesInWindow > this.limits.framesPerWindow) {
+      if (!conn.throttled) {
+        conn.throttled = true
+        conn.ws.pause()
+      }
       if (!conn.rateNoticeSent) {
         conn.rateNoticeSent = true
         this.send(
@@ -239,7 +497,6 @@ export class ChannelServer {
       }
       return
     }
-    const buf = data as Buffer
     if (buf.length > this.limits.maxFrameBytes) {
       return this.sendError(
         conn,
@@ -279,6 +536,12 @@ export class ChannelServer {
     this.request(conn, frame)
   }
 
+  private unyield(conn: Connection): void {
+    conn.yielding = false
+    conn.burstBytes = 0
+    if (!conn.throttled && !conn.closed) conn.ws.resume()
+  }
+
   private request(conn: Connection, req: RequestFrame): void {
     const op = req.operation
     if (op === 'auth') return this.auth(conn, req)
@@ -316,6 +579,10 @@ export class ChannelServer {
         `field "uuid" is longer than ${this.limits.maxUuidLength}`
       )
     }
+    if (this.allowUuids !== null && !this.allowUuids.has(uuid)) {
+      // The connection stays unauthenticated; the auth timeout closes it.
+      return this.sendError(conn, req, ResultCode.FORBIDDEN, `uuid "${uuid}" is not allowed on this server`)
+    }
     if (conn.uuid !== null && conn.uuid !== uuid) {
       return this.sendError(conn, req, ResultCode.CONFLICT, `already authenticated as another uuid`)
     }
@@ -334,9 +601,17 @@ export class ChannelServer {
         if (existing.ownerUuid !== uuid) {
           return this.sendError(conn, req, ResultCode.CONFLICT, `session id "${requested}" is taken`)
         }
-        // The same device asks again (e.g. after reconnecting): it takes its session back.
+        // The same device asks again (after reconnecting): it takes its session back. What was
+        // held for it while away comes first, so that the reply finds it caught up. Nobody else
+        // is told: nothing changed for them.
+        const slot = this.takeSlot(existing, uuid)
         this.reclaim(existing, conn)
-        return this.send(conn, frames.createReply({ sessionid: existing.id, trxid: req.trxid }))
+        if (slot) this.deliverHeld(conn, slot)
+        this.send(conn, {
+          ...frames.createReply({ sessionid: existing.id, trxid: req.trxid }),
+          resumed: true
+        })
+        return
       }
     }
     const owned = this.sessionsByUuid.get(uuid)
@@ -355,6 +630,7 @@ export class ChannelServer {
       ownerUuid: uuid,
       owner: conn,
       members: new Set([conn]),
+      away: null,
       createdAt: this.now
     }
     this.sessions.set(id, session)
@@ -369,14 +645,33 @@ export class ChannelServer {
     if (!id) return this.sendError(conn, req, ResultCode.BAD_REQUEST, 'missing field "sessionid"')
     const session = this.sessions.get(id)
     if (!session) return this.sendError(conn, req, ResultCode.NOT_FOUND, `session "${id}" not found`)
-    if (session.members.has(conn)) return this.send(conn, frames.successReply('join_session', req.trxid))
-    if (session.members.size - 1 >= this.limits.maxJoinersPerSession) {
+    const resumed = { ...frames.successReply('join_session', req.trxid), resumed: true }
+    if (session.members.has(conn)) return this.send(conn, resumed)
+    const uuid = conn.uuid as string
+    // The same uuid already has a place here: a slot held since its connection was lost, or
+    // another connection the server still believes alive (a half-open one after a network
+    // change). The new connection takes that place silently: for the others nothing changed.
+    const slot = this.takeSlot(session, uuid)
+    const twin = slot ? undefined : this.memberWithUuid(session, uuid)
+    if (slot || twin) {
+      if (twin) {
+        session.members.delete(twin)
+        twin.sessions.delete(session)
+      }
+      if (slot?.owner || session.owner === twin) session.owner = conn
+      session.members.add(conn)
+      conn.sessions.add(session)
+      if (slot) this.deliverHeld(conn, slot) // first, as for create_session
+      this.send(conn, resumed)
+      return
+    }
+    if (this.joinerCount(session) >= this.limits.maxJoinersPerSession) {
       return this.sendError(conn, req, ResultCode.CONFLICT, `session "${id}" is full`)
     }
     session.members.add(conn)
     conn.sessions.add(session)
     this.send(conn, frames.successReply('join_session', req.trxid))
-    this.notifyOthers(session, conn, 'join_session')
+    this.fanOut(session, conn, JSON.stringify(frames.sessionNotify('join_session', id, session.channeltype)))
   }
 
   private destroySession(conn: Connection, req: RequestFrame): void {
@@ -418,9 +713,7 @@ export class ChannelServer {
           : 'missing field "sessionid" (member of several sessions)'
       )
     }
-    for (const member of session.members) {
-      if (member !== conn) this.sendRaw(member, raw)
-    }
+    this.fanOut(session, conn, raw)
   }
 
   // ------------------------------------------------------------------------------------------
@@ -453,6 +746,18 @@ export class ChannelServer {
     conn.sessions.add(session)
   }
 
+  private memberWithUuid(session: Session, uuid: string): Connection | undefined {
+    for (const member of session.members) if (member.uuid === uuid) return member
+    return undefined
+  }
+
+  /** Web clients in the session, connected or away (their slot is held). */
+  private joinerCount(session: Session): number {
+    let n = session.members.size - (session.members.has(session.owner) ? 1 : 0)
+    if (session.away) for (const slot of session.away) if (!slot.owner) n++
+    return n
+  }
+
   /** Removes a session and tells every member except `by` (null: tell everyone). */
   private endSession(session: Session, by: Connection | null): void {
     if (this.sessions.get(session.id) !== session) return
@@ -460,36 +765,127 @@ export class ChannelServer {
     const owned = this.sessionsByUuid.get(session.ownerUuid)
     owned?.delete(session)
     if (owned && owned.size === 0) this.sessionsByUuid.delete(session.ownerUuid)
-    for (const member of session.members) {
+    if (session.away) {
+      for (const slot of session.away) this.forgetSlot(slot)
+      session.away = null
+    }
+    const notify = JSON.stringify(frames.sessionNotify('destroy_session', session.id, session.channeltype))
+    for (const member of [...session.members]) {
       member.sessions.delete(session)
-      if (member !== by)
-        this.send(member, frames.sessionNotify('destroy_session', session.id, session.channeltype))
+      if (member !== by) this.sendRaw(member, notify)
     }
     session.members.clear()
   }
 
-  private notifyOthers(session: Session, except: Connection, operation: string): void {
-    const notify = frames.sessionNotify(operation, session.id, session.channeltype)
-    for (const member of session.members) if (member !== except) this.send(member, notify)
+  /** Writes to every connected member but `except`, and holds a copy for every away one. */
+  private fanOut(session: Session, except: Connection | null, payload: string | Buffer): void {
+    for (const member of session.members) {
+      if (member !== except) this.sendRaw(member, payload)
+    }
+    if (session.away !== null) this.hold(session, except, payload)
   }
 
-  /** A closed connection: its own sessions end; sessions it joined learn that it left. */
-  private cleanup(conn: Connection): void {
+  /**
+   * A connection is gone. A clean close (close frame), a server-side close and a protocol error
+   * end its sessions at once as PROTOCOL.md §4 says; a lost one (no close frame) keeps its slots
+   * for the grace period so that the same uuid can come back unnoticed.
+   */
+  private cleanup(conn: Connection, lost: boolean): void {
     if (!this.connections.delete(conn)) return
     conn.closed = true
-    for (const session of [...conn.sessions]) {
-      if (session.owner === conn) {
-        this.endSession(session, conn)
-      } else {
-        session.members.delete(conn)
-        conn.sessions.delete(session)
-        this.notifyOthers(session, conn, LEAVE_SESSION)
+    const grace = lost && conn.uuid !== null && this.limits.reconnectGraceMs > 0
+    if (grace) this.now = Date.now() // off the hot path: the deadline should be exact
+    const sessions = [...conn.sessions]
+    conn.sessions.clear()
+    for (const session of sessions) {
+      session.members.delete(conn)
+      if (grace) this.park(session, conn)
+      else if (session.owner === conn) this.endSession(session, null)
+      else
+        this.fanOut(
+          session,
+          null,
+          JSON.stringify(frames.sessionNotify(LEAVE_SESSION, session.id, session.channeltype))
+        )
+    }
+  }
+
+  private park(session: Session, conn: Connection): void {
+    if (this.sessions.get(session.id) !== session) return
+    const uuid = conn.uuid as string
+    const owner = session.owner === conn
+    const deadline = this.now + this.limits.reconnectGraceMs
+    const existing = session.away?.find((s) => s.uuid === uuid)
+    if (existing) {
+      existing.owner ||= owner
+      existing.deadline = deadline
+      return
+    }
+    const slot: AwaySlot = { uuid, session, owner, deadline, held: [], heldBytes: 0 }
+    if (session.away) session.away.push(slot)
+    else session.away = [slot]
+    this.awaySlots.add(slot)
+  }
+
+  /** Keeps a frame for the away members, or ends the grace of one whose share is full. */
+  private hold(session: Session, except: Connection | null, payload: string | Buffer): void {
+    const size = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length
+    for (const slot of [...(session.away ?? [])]) {
+      if (except !== null && slot.uuid === except.uuid) continue
+      if (
+        slot.held.length >= this.limits.graceBufferFrames ||
+        slot.heldBytes + size > this.limits.graceBufferBytes ||
+        this.heldBytes + size > this.limits.graceBufferTotalBytes
+      ) {
+        // Holding more would cost unbounded memory; dropping silently would lose frames.
+        // The member is treated as gone, which everyone is told.
+        this.expireSlot(slot)
+        continue
       }
+      // A copy: the received buffer may share memory with a whole socket read.
+      slot.held.push(typeof payload === 'string' ? payload : Buffer.from(payload))
+      slot.heldBytes += size
+      this.heldBytes += size
+    }
+  }
+
+  private takeSlot(session: Session, uuid: string): AwaySlot | undefined {
+    const slot = session.away?.find((s) => s.uuid === uuid)
+    if (!slot) return undefined
+    this.forgetSlot(slot)
+    const rest = session.away!.filter((s) => s !== slot)
+    session.away = rest.length ? rest : null
+    return slot
+  }
+
+  private forgetSlot(slot: AwaySlot): void {
+    if (!this.awaySlots.delete(slot)) return
+    this.heldBytes -= slot.heldBytes
+  }
+
+  private deliverHeld(conn: Connection, slot: AwaySlot): void {
+    const held = slot.held
+    slot.held = []
+    slot.heldBytes = 0
+    for (const payload of held) this.sendRaw(conn, payload)
+  }
+
+  /** The grace period of an away member is over: what PROTOCOL.md says for a closed one happens. */
+  private expireSlot(slot: AwaySlot): void {
+    const session = slot.session
+    if (!this.takeSlot(session, slot.uuid)) return
+    if (slot.owner) this.endSession(session, null)
+    else {
+      this.fanOut(
+        session,
+        null,
+        JSON.stringify(frames.sessionNotify(LEAVE_SESSION, session.id, session.channeltype))
+      )
     }
   }
 
   private drop(conn: Connection, code: number, reason: string): void {
-    this.cleanup(conn)
+    this.cleanup(conn, false)
     if (conn.ws.readyState === conn.ws.OPEN || conn.ws.readyState === conn.ws.CONNECTING)
       conn.ws.close(code, reason)
   }
@@ -500,11 +896,21 @@ export class ChannelServer {
     for (const conn of this.connections) {
       conn.framesInWindow = 0
       conn.rateNoticeSent = false
+      conn.burstBytes = 0
+      if (conn.throttled) {
+        conn.throttled = false
+        if (!conn.yielding) conn.ws.resume()
+      }
       if (conn.uuid === null && this.now - conn.connectedAt >= authTimeoutMs) {
         this.drop(conn, CloseCode.AUTH_TIMEOUT, 'authentication timeout')
       } else if (this.now - conn.lastSeen >= idleTimeoutMs) {
         this.drop(conn, CloseCode.IDLE_TIMEOUT, 'keep-alive timeout')
       }
+    }
+    for (const slot of this.awaySlots) if (this.now >= slot.deadline) this.expireSlot(slot)
+    for (const [key, entry] of this.addresses) {
+      entry.handshakes = 0
+      if (entry.open <= 0) this.addresses.delete(key)
     }
   }
 
@@ -538,7 +944,8 @@ export class ChannelServer {
   private sendRaw(conn: Connection, payload: string | Buffer): void {
     if (conn.closed) return
     if (conn.ws.bufferedAmount > this.limits.maxBufferedBytes) {
-      // A client that stops reading is cut off rather than buffered without bound.
+      // A client that stops reading is cut off rather than buffered without bound; the close
+      // frame waits behind what it has not read, so ws destroys the socket after closeTimeoutMs.
       return this.drop(conn, CloseCode.SLOW_READER, 'not reading: send buffer limit exceeded')
     }
     if (this.tap) {
@@ -556,6 +963,73 @@ function pickSubprotocol(offered: Set<string>): string | false {
   return first.done ? false : first.value
 }
 
-function rejectUpgrade(socket: Duplex, status: number, text: string): void {
-  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
+function rejectUpgrade(socket: Duplex, status: number, text: string, headers = ''): void {
+  socket.end(`HTTP/1.1 ${status} ${text}\r\n${headers}Connection: close\r\nContent-Length: 0\r\n\r\n`)
+}
+
+function digest(text: string): Buffer {
+  return createHash('sha256').update(text, 'utf8').digest()
+}
+
+/** True for a bind address that only this machine can reach. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.toLowerCase()
+  return (
+    h === 'localhost' ||
+    h === '::1' ||
+    h === '[::1]' ||
+    /^127\.\d+\.\d+\.\d+$/.test(h) ||
+    /^::ffff:127\./.test(h)
+  )
+}
+
+/**
+ * The key per-address limits count by: the IPv4 address (also when mapped into IPv6), or the
+ * /64 prefix of an IPv6 address, since one IPv6 host usually owns a whole /64.
+ */
+export function addressKey(address: string | undefined): string {
+  if (!address) return 'unknown'
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)
+  if (mapped) return mapped[1]!
+  if (!address.includes(':')) return address
+  const bare = address.split('%')[0]!.toLowerCase()
+  const halves = bare.split('::')
+  const head = halves[0] ? halves[0].split(':') : []
+  const tail = halves.length > 1 && halves[1] ? halves[1].split(':') : []
+  const groups =
+    halves.length > 1
+      ? [...head, ...new Array<string>(Math.max(0, 8 - head.length - tail.length)).fill('0'), ...tail]
+      : head
+  return `${groups
+    .slice(0, 4)
+    .map((g) => (/^[0-9a-f]{1,4}$/.test(g) ? parseInt(g, 16).toString(16) : '0'))
+    .join(':')}::/64`
+}
+
+function normalizeOrigin(origin: string): string {
+  const o = String(origin).trim().toLowerCase()
+  if (o === 'null') return o
+  let url: URL
+  try {
+    url = new URL(o)
+  } catch {
+    throw new RangeError(`allowed origin "${origin}" is not an origin like https://example.com`)
+  }
+  if (url.origin === 'null' || (url.pathname !== '/' && url.pathname !== '') || url.search || url.hash) {
+    throw new RangeError(`allowed origin "${origin}" is not an origin like https://example.com`)
+  }
+  return url.origin
+}
+
+function checkUuidEntry(uuid: string): string {
+  if (typeof uuid !== 'string' || uuid.length === 0) throw new RangeError('an allowed uuid must not be empty')
+  return uuid
+}
+
+function checkToken(token: string): void {
+  if (typeof token !== 'string' || token.length < 16 || token.length > 512 || !/^[\x21-\x7e]+$/.test(token)) {
+    throw new RangeError(
+      'the access token must be 16 to 512 printable ASCII characters without spaces (e.g. `openssl rand -base64 24`)'
+    )
+  }
 }
