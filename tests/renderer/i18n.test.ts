@@ -3,7 +3,14 @@ import { catalogs, resolveLanguage, translate } from '../../src/renderer/src/i18
 import { en } from '../../src/renderer/src/i18n/en'
 
 /** Strings that are the same in both languages on purpose (names, units, protocol terms). */
-const SAME_IN_BOTH = new Set(['app.title', 'lang.ko', 'lang.en', 'level.dbfs', 'device.ice'])
+const SAME_IN_BOTH = new Set([
+  'app.title',
+  'lang.ko',
+  'lang.en',
+  'level.dbfs',
+  'device.ice',
+  'selftest.step.ice'
+])
 
 const placeholders = (s: string): string[] => [...s.matchAll(/\{(\w+)\}/g)].map((m) => m[1]!).sort()
 

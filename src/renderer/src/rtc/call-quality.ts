@@ -44,7 +44,9 @@ export function readQuality(
   let jitter: number | null = null
   let rtt: number | null = null
   let level: number | null = null
-  const stats = report instanceof Map ? report.values() : report
+  // RTCStatsReport is map-like (iterating it yields [id, stat] pairs): read its values.
+  const stats =
+    'values' in report && typeof report.values === 'function' ? report.values() : (report as Iterable<Stat>)
   for (const s of stats) {
     if (s.type === 'inbound-rtp' && s.kind === 'audio') {
       received += num(s.packetsReceived) ?? 0
