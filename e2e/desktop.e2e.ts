@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { expect, test } from '@playwright/test'
-import { ARTIFACTS, liveCall, useScenario } from './support/scenario'
+import { ARTIFACTS, liveCall, skipInElectron, useScenario } from './support/scenario'
 import { startHost } from './support/host'
 import { en } from '../src/renderer/src/i18n/en'
 
@@ -12,7 +12,7 @@ const scenario = useScenario()
 
 test('the one-click self-test hears the microphone at the speaker and says so', async () => {
   const page = await scenario.page({ toneHz: 1000 })
-  await page.goto(scenario.host().at('/'))
+  await page.goto(scenario.url('/'))
   await page.getByTestId('selftest-run').click()
   const result = page.getByTestId('selftest-result')
   await expect(result).toHaveAttribute('data-ok', 'true', { timeout: 30_000 })
@@ -49,11 +49,12 @@ async function englishLeft(page: import('@playwright/test').Page): Promise<strin
 }
 
 test('switching the language changes every visible string, and settings survive a restart', async () => {
+  skipInElectron('restarts the browser host, which the desktop app does not use')
   const dataDir = mkdtempSync(join(tmpdir(), 'gb-settings-'))
   try {
     let host = await startHost(['--data-dir', dataDir])
     const browser = await scenario.page()
-    await browser.goto(host.at('/device'))
+    await browser.goto(scenario.url('/device'))
     await browser.getByTestId('language').selectOption('ko')
     await expect(browser.getByTestId('nav-device')).toHaveText('스피커')
     for (const route of ['/device', '/console', '/signaling', '/history', '/']) {
@@ -63,12 +64,12 @@ test('switching the language changes every visible string, and settings survive 
     }
     await browser.getByTestId('language').selectOption('en')
     await expect(browser.getByTestId('nav-device')).toHaveText('Speaker')
-    await browser.goto(host.at('/device'))
+    await browser.goto(scenario.url('/device'))
     const uuid = (await browser.getByTestId('device-uuid').textContent())!.trim()
 
     await host.stop()
     host = await startHost(['--data-dir', dataDir])
-    await browser.goto(host.at('/device'))
+    await browser.goto(scenario.url('/device'))
     await expect(browser.getByTestId('nav-device')).toHaveText('Speaker')
     await expect(browser.getByTestId('device-uuid')).toHaveText(uuid)
     await host.stop()

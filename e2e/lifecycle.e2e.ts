@@ -54,7 +54,7 @@ test('the console reloads: the speaker learns it left, nothing is left behind, a
     .poll(() => diagnostics(operator))
     .toMatchObject({ peerConnections: 0, microphoneTracks: 0, windowConnections: 1 })
 
-  await openConsole(operator, scenario.host().at('/console'))
+  await openConsole(operator, scenario.url('/console'))
   await operator.getByTestId('console-session-input').fill(sessionid)
   await operator.getByTestId('console-join').click()
   await expect(device.getByTestId('device-web-joined')).toHaveAttribute('data-joined', 'true')

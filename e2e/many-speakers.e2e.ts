@@ -9,15 +9,14 @@ const scenario = useScenario()
 
 test('the operator talks to all, to one, with push-to-talk, and one speaker leaving disturbs no other', async () => {
   test.setTimeout(240_000)
-  const host = scenario.host()
   const speakers: { page: Page; sessionid: string }[] = []
   for (let i = 0; i < 3; i++) {
     const page = await scenario.page()
-    await openDevice(page, host.at('/device'))
+    await openDevice(page, scenario.url('/device'))
     speakers.push({ page, sessionid: await createChannel(page) })
   }
   const operator = await scenario.page({ toneHz: 1000 })
-  await openConsole(operator, host.at('/console'))
+  await openConsole(operator, scenario.url('/console'))
   for (const s of speakers) {
     await operator.getByTestId('console-session-input').fill(s.sessionid)
     await operator.getByTestId('console-join').click()
@@ -61,13 +60,12 @@ test('the operator talks to all, to one, with push-to-talk, and one speaker leav
 })
 
 test('two-way intercom: the speaker’s 440 Hz reaches the console while the console’s 1 kHz reaches the speaker', async () => {
-  const host = scenario.host()
   const device = await scenario.page({ toneHz: 440 })
-  await openDevice(device, host.at('/device'))
+  await openDevice(device, scenario.url('/device'))
   const sessionid = await createChannel(device)
   await device.getByTestId('device-two-way').check()
   const operator = await scenario.page({ toneHz: 1000 })
-  await openConsole(operator, host.at('/console'))
+  await openConsole(operator, scenario.url('/console'))
   await operator.getByTestId('console-session-input').fill(sessionid)
   await operator.getByTestId('console-join').click()
   await expect(device.getByTestId('device-web-joined')).toHaveAttribute('data-joined', 'true')

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net'
 import { expect, test } from '@playwright/test'
 import { expectTone } from './support/audio'
 import { AUDIO, diagnostics, openDevice } from './support/app'
-import { useScenario } from './support/scenario'
+import { skipInElectron, useScenario } from './support/scenario'
 
 // The speaker driven only by a service app's own code through window.gigagenie, and the web side
 // played by a minimal page that knows nothing but PROTOCOL.md.
@@ -22,9 +22,10 @@ const SERVICE_APP = readFileSync('e2e/fixtures/service-app.js', 'utf8')
 const WEB_CLIENT = readFileSync('e2e/fixtures/web-client.html', 'utf8')
 
 test('a service app drives the speaker through window.gigagenie; a plain web client talks to it', async () => {
+  skipInElectron("the plain web client is a third-party page, which the app's windows never load")
   const host = scenario.host()
   const device = await scenario.page()
-  await openDevice(device, host.at('/device'))
+  await openDevice(device, scenario.url('/device'))
   // The service app is plain script evaluated in the page, as if it were the app's own code.
   await device.evaluate(SERVICE_APP)
   const sessionid = await device.evaluate(() =>
@@ -98,7 +99,7 @@ test('a service app drives the speaker through window.gigagenie; a plain web cli
 
 test('SDK errors come back with result codes, by callback and by promise', async () => {
   const device = await scenario.page()
-  await openDevice(device, scenario.host().at('/device'))
+  await openDevice(device, scenario.url('/device'))
   const results = await device.evaluate(async () => {
     const g = (
       window as unknown as {

@@ -41,9 +41,8 @@ const FLOW = [
 ]
 
 test('the signaling view of a call holds every frame of the flow in order, and exports it', async () => {
-  const host = scenario.host()
   const kiosk = await scenario.page({ toneHz: 1000, context: { viewport: { width: 1500, height: 1000 } } })
-  await kiosk.goto(host.at('/kiosk'))
+  await kiosk.goto(scenario.url('/kiosk'))
   await expect(kiosk.getByTestId('device-connection')).toHaveAttribute('data-state', 'ready')
   await expect(kiosk.getByTestId('console-connection')).toHaveAttribute('data-state', 'ready')
   await kiosk.getByTestId('device-create').click()

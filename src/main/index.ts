@@ -1,29 +1,98 @@
 /** Electron entry: thin wiring of the core into windows and IPC. All logic lives in electron-free modules. */
+import { homedir } from 'node:os'
 import { join } from 'node:path'
-import { BrowserWindow, app, dialog, ipcMain, session } from 'electron'
+import {
+  BrowserWindow,
+  Menu,
+  Notification,
+  Tray,
+  app,
+  dialog,
+  globalShortcut,
+  ipcMain,
+  session,
+  shell
+} from 'electron'
+import { ChannelError } from './channel/client'
 import { AppCore } from './core/app-core'
+import { type MainArgs, parseMainArgs } from './electron/args'
+import { createOpenExternal } from './electron/external'
 import { registerIpc } from './electron/ipc'
+import { createLoginItem } from './electron/login-item'
+import { createJoinNotifier } from './electron/notify'
 import { isAppUrl, isTrustedSender } from './electron/security'
+import { PTT_ACCELERATOR, type PushToTalk, registerPushToTalk } from './electron/shortcut'
+import { resolveLanguage } from './electron/status'
+import { type StatusTray, createStatusTray } from './electron/tray'
 import { createMainWindow, lockDownContents, lockDownSession } from './electron/window'
 
 const devServerUrl = process.env['ELECTRON_RENDERER_URL']
-const kiosk = process.argv.includes('--kiosk')
+// Installed, the icons are copied next to the app (extraResources); unpackaged, they are in the
+// repository, two folders up from the bundle (out/main) or from this file (src/main).
+const resourcesDir = app.isPackaged
+  ? join(process.resourcesPath, 'resources')
+  : join(import.meta.dirname, '../../resources')
 
 if (!app.requestSingleInstanceLock()) {
   app.quit()
 } else {
+  let options: MainArgs = { kiosk: false }
   let mainWindow: BrowserWindow | null = null
   let core: AppCore | null = null
+  let tray: StatusTray | null = null
+  let pushToTalk: PushToTalk | null = null
 
   const openWindow = (): void => {
     mainWindow = createMainWindow({
       BrowserWindow,
       preloadPath: join(import.meta.dirname, '../preload/index.cjs'),
       rendererFile: join(import.meta.dirname, '../renderer/index.html'),
+      icon: join(resourcesDir, 'icon.png'),
       ...(devServerUrl ? { devServerUrl } : {}),
-      ...(kiosk ? { kiosk, route: '/kiosk' } : {})
+      ...(options.route ? { route: options.route } : {}),
+      ...(options.kiosk ? { kiosk: true, route: '/kiosk' } : {})
     })
     mainWindow.on('closed', () => (mainWindow = null))
+  }
+
+  /** From the tray or a notification: the window, whatever state it is in (or a new one on macOS). */
+  const showWindow = (): void => {
+    if (!mainWindow) return openWindow()
+    if (mainWindow.isMinimized()) mainWindow.restore()
+    mainWindow.show()
+    mainWindow.focus()
+  }
+
+  const language = (): 'ko' | 'en' => resolveLanguage(core?.settings.get().language, app.getLocale())
+
+  /** Tray, push-to-talk shortcut: comforts of the desktop that the app works without. */
+  const startDesktopLife = (started: AppCore): void => {
+    try {
+      tray = createStatusTray({
+        Tray,
+        Menu,
+        iconPath: join(resourcesDir, 'tray.png'),
+        language,
+        loginItem: createLoginItem({
+          app,
+          platform: process.platform,
+          packaged: app.isPackaged,
+          execPath: process.env['APPIMAGE'] ?? process.execPath,
+          autostartDir: join(process.env['XDG_CONFIG_HOME'] || join(homedir(), '.config'), 'autostart')
+        }),
+        actions: { show: showWindow, quit: () => app.quit() },
+        onError: (e) => console.error(`Start at login could not be changed: ${String(e)}`)
+      })
+    } catch (e) {
+      console.error(`No tray icon: ${e instanceof Error ? e.message : String(e)}`)
+    }
+    // Settings reach main's own listener like any window: the tray follows a language change.
+    started.openScope((name) => {
+      if (name === 'settings:changed') tray?.refresh()
+    })
+    pushToTalk = registerPushToTalk(globalShortcut, () => started.broadcast('ptt:toggle', { at: Date.now() }))
+    if (!pushToTalk.registered)
+      console.error(`The push-to-talk shortcut ${PTT_ACCELERATOR} is taken by another application.`)
   }
 
   app.on('second-instance', () => {
@@ -38,11 +107,33 @@ if (!app.requestSingleInstanceLock()) {
   app
     .whenReady()
     .then(async () => {
+      // Read here so that a bad switch is reported like any other failure to start.
+      options = parseMainArgs(process.argv)
       lockDownSession(session.defaultSession, devServerUrl)
+      const openExternal = createOpenExternal({ shell, dialog, language })
+      const notifyJoined = createJoinNotifier({
+        Notification,
+        language,
+        iconPath: join(resourcesDir, 'icon.png'),
+        onClick: showWindow
+      })
       core = await AppCore.start({
         host: 'electron',
         version: app.getVersion(),
-        dataDir: app.getPath('userData')
+        dataDir: app.getPath('userData'),
+        ...(options.serverUrl ? { embeddedServer: false as const, serverUrl: options.serverUrl } : {}),
+        hooks: {
+          openExternal: async (url) => {
+            const outcome = await openExternal(url, mainWindow)
+            // The refusal keeps its result code (400, 409, …) across the bridge.
+            if (!outcome.ok) throw new ChannelError(outcome.error.result_cd, outcome.error.message)
+            return outcome.value.opened
+          },
+          onStatus: (statuses) => {
+            tray?.update(statuses)
+            notifyJoined(statuses)
+          }
+        }
       })
       registerIpc(
         ipcMain,
@@ -51,6 +142,7 @@ if (!app.requestSingleInstanceLock()) {
           isTrustedSender(event, (sender) => BrowserWindow.fromWebContents(sender) !== null, devServerUrl),
         { isAllowedNavigation: (url) => isAppUrl(url, devServerUrl) }
       )
+      startDesktopLife(core)
       openWindow()
       app.on('activate', () => {
         if (BrowserWindow.getAllWindows().length === 0) openWindow()
@@ -68,5 +160,12 @@ if (!app.requestSingleInstanceLock()) {
 
   app.on('before-quit', () => {
     void core?.stop()
+  })
+
+  app.on('will-quit', () => {
+    pushToTalk?.unregister()
+    pushToTalk = null
+    tray?.destroy()
+    tray = null
   })
 }

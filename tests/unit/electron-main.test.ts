@@ -1,11 +1,12 @@
 // The Electron entry (src/main/index.ts) booted against a mocked `electron`: the real core, IPC
 // registration and window creation, checked through what the app does with the fakes it is given.
 import { EventEmitter } from 'node:events'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { PTT_ACCELERATOR } from '../../src/main/electron/shortcut'
 import { COMMAND_NAMES, type AppInfo, type Outcome } from '../../src/shared/contract'
 import { ResultCode } from '../../src/shared/protocol'
 
@@ -100,10 +101,61 @@ vi.mock('electron', async () => {
     }
   }
 
+  class Tray extends EventEmitter {
+    static all: Tray[] = []
+    tooltip = ''
+    menu: { items: unknown[] } | null = null
+    destroyed = false
+    constructor(readonly icon: string) {
+      super()
+      Tray.all.push(this)
+    }
+    setToolTip(text: string): void {
+      this.tooltip = text
+    }
+    setContextMenu(menu: { items: unknown[] }): void {
+      this.menu = menu
+    }
+    destroy(): void {
+      this.destroyed = true
+    }
+    isDestroyed(): boolean {
+      return this.destroyed
+    }
+  }
+  const Menu = { buildFromTemplate: (items: unknown[]) => ({ items }) }
+
+  class Notification extends EventEmitter {
+    static shown: Notification[] = []
+    static isSupported(): boolean {
+      return true
+    }
+    constructor(readonly options: Record<string, unknown>) {
+      super()
+    }
+    show(): void {
+      Notification.shown.push(this)
+    }
+  }
+
+  const shortcuts = new Map<string, () => void>()
+  const globalShortcut = {
+    shortcuts,
+    register: vi.fn((accelerator: string, fn: () => void) => {
+      shortcuts.set(accelerator, fn)
+      return true
+    }),
+    unregister: vi.fn((accelerator: string) => void shortcuts.delete(accelerator))
+  }
+
   const app = Object.assign(new EventEmitter(), {
     requestSingleInstanceLock: () => true,
     whenReady: () => Promise.resolve(),
     getVersion: () => '1.2.3-test',
+    getLocale: () => 'en-US',
+    isPackaged: false,
+    getLoginItemSettings: () => ({ openAtLogin: false }),
+    setLoginItemSettings: vi.fn(),
     getPath: (name: string) => {
       if (name !== 'userData') throw new Error(`unexpected path ${name}`)
       return h.userData
@@ -118,7 +170,15 @@ vi.mock('electron', async () => {
     WebContents,
     ipcMain,
     session: { defaultSession },
-    dialog: { showErrorBox: vi.fn() }
+    dialog: {
+      showErrorBox: vi.fn(),
+      showMessageBox: vi.fn(async () => ({ response: 1, checkboxChecked: false }))
+    },
+    shell: { openExternal: vi.fn(async () => undefined) },
+    Tray,
+    Menu,
+    Notification,
+    globalShortcut
   }
 })
 
@@ -135,13 +195,34 @@ type FakeWindow = EventEmitter & {
   minimized: boolean
   close(): void
 }
+interface FakeMenuItem {
+  id?: string
+  label?: string
+  enabled?: boolean
+  click?: (item: { checked: boolean }) => void
+}
 interface Fakes {
   app: EventEmitter & { quit: ReturnType<typeof vi.fn>; exit: ReturnType<typeof vi.fn> }
+  Tray: {
+    all: (EventEmitter & {
+      icon: string
+      tooltip: string
+      menu: { items: FakeMenuItem[] }
+      destroyed: boolean
+    })[]
+  }
+  Notification: { shown: { options: Record<string, unknown>; emit(event: string): boolean }[] }
+  globalShortcut: {
+    shortcuts: Map<string, () => void>
+    register: ReturnType<typeof vi.fn>
+    unregister: ReturnType<typeof vi.fn>
+  }
+  shell: { openExternal: ReturnType<typeof vi.fn> }
   BrowserWindow: { all: FakeWindow[] }
   WebContents: new () => FakeContents
   ipcMain: { handlers: Map<string, (event: unknown, req?: unknown) => Promise<Outcome<unknown>>> }
   session: { defaultSession: { handlers: Record<string, unknown> } }
-  dialog: { showErrorBox: ReturnType<typeof vi.fn> }
+  dialog: { showErrorBox: ReturnType<typeof vi.fn>; showMessageBox: ReturnType<typeof vi.fn> }
 }
 
 let electron: Fakes
@@ -208,6 +289,8 @@ describe('src/main/index.ts with a mocked electron', () => {
       webSecurity: true
     })
     expect(String(prefs['preload'])).toMatch(/[\\/]preload[\\/]index\.cjs$/)
+    expect(existsSync(String(win.options['icon']))).toBe(true)
+    expect(String(win.options['icon'])).toMatch(/[\\/]resources[\\/]icon\.png$/)
     expect(win.calls[0]).toMatch(/^loadFile .*[\\/]renderer[\\/]index\.html /)
     expect(win.webContents.windowOpenHandler!({ url: 'https://example.com/' })).toEqual({ action: 'deny' })
   })
@@ -269,6 +352,98 @@ describe('src/main/index.ts with a mocked electron', () => {
     expect(win.calls).toEqual(['restore', 'focus'])
   })
 
+  it('shows the call state of every window in the tray, in the language of the settings', async () => {
+    expect(electron.Tray.all).toHaveLength(1)
+    const tray = electron.Tray.all[0]!
+    expect(tray.icon).toMatch(/[\\/]resources[\\/]tray\.png$/)
+    expect(existsSync(tray.icon)).toBe(true)
+    expect(tray.tooltip).toBe('Genie Bridge — Idle')
+
+    const contents = mainWindow().webContents
+    const report = (s: object) => invoke('app:reportStatus', contents, APP_FRAME.url, s)
+    await report({ liveCalls: 2, joinedWebClients: 2, transmitting: false })
+    expect(tray.tooltip).toBe('Genie Bridge — 2 live calls')
+    expect(tray.menu.items[0]).toMatchObject({ label: '2 live calls', enabled: false })
+    expect((await invoke('settings:set', contents, APP_FRAME.url, { language: 'ko' })).ok).toBe(true)
+    expect(tray.tooltip).toBe('Genie Bridge — 통화 2건')
+    // 'auto' follows the system locale (en-US here).
+    await invoke('settings:set', contents, APP_FRAME.url, { language: 'auto' })
+    expect(tray.tooltip).toBe('Genie Bridge — 2 live calls')
+    await report({ liveCalls: 0, joinedWebClients: 0, transmitting: false })
+    expect(tray.tooltip).toBe('Genie Bridge — Idle')
+  })
+
+  it('notifies when a web client joins; the notification brings the window', async () => {
+    const contents = mainWindow().webContents
+    const before = electron.Notification.shown.length
+    await invoke('app:reportStatus', contents, APP_FRAME.url, {
+      liveCalls: 0,
+      joinedWebClients: 1,
+      transmitting: false
+    })
+    expect(electron.Notification.shown).toHaveLength(before + 1)
+    const notification = electron.Notification.shown.at(-1)!
+    expect(notification.options).toMatchObject({ title: 'A web client joined' })
+    expect(existsSync(String(notification.options['icon']))).toBe(true)
+    const win = mainWindow()
+    win.minimized = false
+    win.calls.length = 0
+    notification.emit('click')
+    expect(win.calls).toEqual(['show', 'focus'])
+    await invoke('app:reportStatus', contents, APP_FRAME.url, {
+      liveCalls: 0,
+      joinedWebClients: 0,
+      transmitting: false
+    })
+    expect(electron.Notification.shown).toHaveLength(before + 1)
+  })
+
+  it('tray menu: Show brings the window, Quit quits; no start at login in an unpackaged run', () => {
+    const tray = electron.Tray.all[0]!
+    const item = (id: string) => tray.menu.items.find((i) => i.id === id)!
+    expect(item('login')).toMatchObject({ enabled: false })
+    const win = mainWindow()
+    win.minimized = true
+    win.calls.length = 0
+    item('show').click!({ checked: false })
+    expect(win.calls).toEqual(['restore', 'show', 'focus'])
+    win.minimized = false
+    const quits = electron.app.quit.mock.calls.length
+    item('quit').click!({ checked: false })
+    expect(electron.app.quit).toHaveBeenCalledTimes(quits + 1)
+    electron.app.quit.mockClear()
+  })
+
+  it('sends ptt:toggle to the pages when the push-to-talk shortcut is pressed', async () => {
+    expect(electron.globalShortcut.register).toHaveBeenCalledWith(PTT_ACCELERATOR, expect.any(Function))
+    const contents = mainWindow().webContents
+    expect((await invoke('app:info', contents, APP_FRAME.url)).ok).toBe(true) // the page has its scope
+    contents.sent.length = 0
+    electron.globalShortcut.shortcuts.get(PTT_ACCELERATOR)!()
+    expect(contents.sent).toEqual([['ptt:toggle', { at: expect.any(Number) }]])
+  })
+
+  it('opens a link in the system browser only after asking, over the main window', async () => {
+    const contents = mainWindow().webContents
+    const url = 'https://example.com/help?topic=mic'
+    const r = await invoke('shell:openExternal', contents, APP_FRAME.url, { url })
+    expect(r).toEqual({ ok: true, value: { opened: true } })
+    expect(electron.dialog.showMessageBox).toHaveBeenCalledWith(
+      mainWindow(),
+      expect.objectContaining({ detail: url, message: 'Open this link in your web browser?' })
+    )
+    expect(electron.shell.openExternal).toHaveBeenCalledWith(url)
+
+    // A refusal keeps its result code across the bridge, and nothing is opened or asked.
+    const asked = electron.dialog.showMessageBox.mock.calls.length
+    const refused = await invoke('shell:openExternal', contents, APP_FRAME.url, {
+      url: 'http://example.com/'
+    })
+    expect(!refused.ok && refused.error.result_cd).toBe(ResultCode.BAD_REQUEST)
+    expect(electron.dialog.showMessageBox).toHaveBeenCalledTimes(asked)
+    expect(electron.shell.openExternal).toHaveBeenCalledTimes(1)
+  })
+
   it('opens a new window on activate only when none is open', () => {
     electron.app.emit('activate')
     expect(electron.BrowserWindow.all).toHaveLength(1)
@@ -292,5 +467,12 @@ describe('src/main/index.ts with a mocked electron', () => {
     electron.app.emit('before-quit')
     await vi.waitFor(async () => expect(await portIsClosed(port)).toBe(true), WAIT)
     expect(electron.dialog.showErrorBox).not.toHaveBeenCalled()
+  })
+
+  it('gives the shortcut back and removes the tray icon when the app quits', () => {
+    electron.app.emit('will-quit')
+    expect(electron.globalShortcut.unregister).toHaveBeenCalledWith(PTT_ACCELERATOR)
+    expect(electron.globalShortcut.shortcuts.size).toBe(0)
+    expect(electron.Tray.all[0]!.destroyed).toBe(true)
   })
 })

@@ -51,7 +51,7 @@ class FakeBrowserWindow extends EventEmitter {
 }
 
 function makeWindow(
-  extra: { devServerUrl?: string; route?: string; kiosk?: boolean } = {}
+  extra: { devServerUrl?: string; route?: string; kiosk?: boolean; icon?: string } = {}
 ): FakeBrowserWindow {
   createMainWindow({
     BrowserWindow: FakeBrowserWindow as never,
@@ -123,6 +123,11 @@ describe('createMainWindow', () => {
     expect(win.shown).toBe(false)
     win.emit('ready-to-show')
     expect(win.shown).toBe(true)
+  })
+
+  it('sets the window icon when given one, and no icon option otherwise', () => {
+    expect(makeWindow({ icon: '/app/resources/icon.png' }).options['icon']).toBe('/app/resources/icon.png')
+    expect(makeWindow().options).not.toHaveProperty('icon')
   })
 })
 

@@ -9,6 +9,8 @@ export interface WindowDeps {
   devServerUrl?: string
   route?: string
   kiosk?: boolean
+  /** The window's icon (Linux shows it in the task bar; Windows and macOS take the app's own). */
+  icon?: string
 }
 
 export function lockDownSession(session: Session, devServerUrl?: string): void {
@@ -56,6 +58,7 @@ export function createMainWindow(deps: WindowDeps): BrowserWindowType {
     show: false,
     title: 'Genie Bridge',
     autoHideMenuBar: true,
+    ...(deps.icon ? { icon: deps.icon } : {}),
     ...(deps.kiosk ? { kiosk: true, fullscreen: true } : {}),
     webPreferences: {
       preload: deps.preloadPath,
