@@ -149,6 +149,9 @@ export const en = {
   'selftest.step.ice': 'ICE',
   'selftest.step.rtp': 'RTP packets',
   'selftest.step.level': 'Level at the speaker',
+  'device.reconnect': 'Reconnect audio',
+  'device.reconnectHint': 'Renegotiates the audio path (ICE restart) without ending the call',
+  'device.restarts': 'audio path renegotiated {count}×',
   'level.silent': 'silent',
   'level.dbfs': '{level} dBFS',
 

@@ -150,6 +150,9 @@ export const ko: Record<MessageKey, string> = {
   'selftest.step.ice': 'ICE',
   'selftest.step.rtp': 'RTP 패킷',
   'selftest.step.level': '스피커 쪽 레벨',
+  'device.reconnect': '오디오 다시 연결',
+  'device.reconnectHint': '통화를 끊지 않고 오디오 경로를 다시 협상합니다 (ICE 재시작)',
+  'device.restarts': '오디오 경로 재협상 {count}회',
   'level.silent': '무음',
   'level.dbfs': '{level} dBFS',
 

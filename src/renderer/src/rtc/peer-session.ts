@@ -28,7 +28,17 @@ export type PeerEvents = {
   ice: [state: RTCIceConnectionState]
   remoteStream: [stream: MediaStream]
   error: [error: Error]
+  /** The device restarted ICE (1-based count). */
+  restart: [count: number]
 }
+
+/** When ICE is lost the device restarts it through the relay (PROTOCOL.md §5 offers). */
+export const ICE_RECOVERY = {
+  /** `disconnected` often heals by itself; restart only if it lasts this long. */
+  disconnectedGraceMs: 3_000,
+  /** Restarts per call before it is declared failed. */
+  maxRestarts: 3
+} as const
 
 /** Live peer connections across the page (for leak checks). */
 export const livePeers = { count: 0 }
@@ -44,6 +54,8 @@ export class PeerSession extends Emitter<PeerEvents> {
   private closed = false
   /** Whether the microphone goes to this peer (see setSending). */
   private sending = true
+  private restarts = 0
+  private disconnectedTimer: ReturnType<typeof setTimeout> | null = null
 
   constructor(options: PeerSessionOptions) {
     super()
@@ -60,8 +72,20 @@ export class PeerSession extends Emitter<PeerEvents> {
     pc.oniceconnectionstatechange = () => {
       const ice = pc.iceConnectionState
       this.emit('ice', ice)
-      if (ice === 'connected' || ice === 'completed') this.setState('live')
-      else if (ice === 'failed') this.setState('failed', 'ICE failed: no network path between the two sides')
+      this.clearDisconnectedTimer()
+      if (ice === 'connected' || ice === 'completed') {
+        this.setState('live')
+      } else if (ice === 'disconnected' && this.role === 'device') {
+        this.disconnectedTimer = setTimeout(() => {
+          this.disconnectedTimer = null
+          if (this.pc?.iceConnectionState === 'disconnected') void this.restartIce()
+        }, ICE_RECOVERY.disconnectedGraceMs)
+      } else if (ice === 'failed') {
+        if (this.role === 'device' && this.restarts < ICE_RECOVERY.maxRestarts) void this.restartIce()
+        else if (this.role === 'device')
+          this.setState('failed', 'ICE failed: no network path between the two sides')
+        // The web side waits for the device's restart offer; the device gives up after maxRestarts.
+      }
     }
     pc.ontrack = (ev) => {
       const stream = ev.streams[0] ?? new MediaStream([ev.track])
@@ -98,6 +122,34 @@ export class PeerSession extends Emitter<PeerEvents> {
     const offer = await pc.createOffer()
     await pc.setLocalDescription(offer)
     this.signal({ type: 'offer', sdp: pc.localDescription?.sdp ?? offer.sdp ?? '' })
+  }
+
+  /**
+   * Device: renegotiates with fresh ICE credentials through the relay, keeping the call (and its
+   * tracks) as it is. Called when ICE fails or stays disconnected, or on request.
+   */
+  async restartIce(): Promise<void> {
+    const pc = this.pc
+    if (!pc || this.role !== 'device' || this.closed) return
+    if (this.restarts >= ICE_RECOVERY.maxRestarts) {
+      this.setState('failed', 'ICE failed: no network path between the two sides')
+      return
+    }
+    this.restarts += 1
+    this.emit('restart', this.restarts)
+    this.setState('connecting', `restarting ICE (${this.restarts}/${ICE_RECOVERY.maxRestarts})`)
+    try {
+      pc.restartIce()
+      const offer = await pc.createOffer({ iceRestart: true })
+      await pc.setLocalDescription(offer)
+      this.signal({ type: 'offer', sdp: pc.localDescription?.sdp ?? offer.sdp ?? '' })
+    } catch (e) {
+      this.emit('error', e instanceof Error ? e : new Error(String(e)))
+    }
+  }
+
+  get restartCount(): number {
+    return this.restarts
   }
 
   /** Handles a payload from the other side; unknown payloads are ignored (PROTOCOL.md §5). */
@@ -139,6 +191,7 @@ export class PeerSession extends Emitter<PeerEvents> {
   close(options: { sendBye?: boolean; reason?: string } = {}): void {
     if (this.closed) return
     this.closed = true
+    this.clearDisconnectedTimer()
     if (options.sendBye !== false) {
       try {
         this.signal({ type: 'bye' })
@@ -172,10 +225,12 @@ export class PeerSession extends Emitter<PeerEvents> {
     switch (signal.type) {
       case 'offer': {
         if (this.role !== 'web') return // an offer from the web side is not supported (§6)
-        this.setState('answering')
+        // A second offer on the same call is a renegotiation (an ICE restart): same tracks.
+        const renegotiation = pc.remoteDescription !== null
+        if (!renegotiation) this.setState('answering')
         await pc.setRemoteDescription({ type: 'offer', sdp: signal.sdp })
         const stream = this.localStream
-        for (const track of stream?.getAudioTracks() ?? []) pc.addTrack(track, stream!)
+        if (!renegotiation) for (const track of stream?.getAudioTracks() ?? []) pc.addTrack(track, stream!)
         if (!this.sending) await this.applySending()
         const answer = await pc.createAnswer()
         await pc.setLocalDescription(answer)
@@ -189,6 +244,9 @@ export class PeerSession extends Emitter<PeerEvents> {
         await pc.setRemoteDescription({ type: 'answer', sdp: signal.sdp })
         await this.flushCandidates()
         if (this._state === 'offering') this.setState('connecting')
+        // An ICE restart that keeps the existing path never leaves `connected`.
+        if (pc.iceConnectionState === 'connected' || pc.iceConnectionState === 'completed')
+          this.setState('live')
         return
       case 'candidate': {
         const init: RTCIceCandidateInit = {
@@ -204,6 +262,11 @@ export class PeerSession extends Emitter<PeerEvents> {
         this.close({ sendBye: false, reason: 'the other side ended the call' })
         return
     }
+  }
+
+  private clearDisconnectedTimer(): void {
+    if (this.disconnectedTimer) clearTimeout(this.disconnectedTimer)
+    this.disconnectedTimer = null
   }
 
   private async flushCandidates(): Promise<void> {

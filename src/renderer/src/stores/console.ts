@@ -103,8 +103,11 @@ export const useConsoleStore = defineStore('console', () => {
     const id = f.sessionid ?? (Object.keys(calls).length === 1 ? Object.keys(calls)[0] : undefined)
     if (!id || !calls[id]) return
     const signal = readSignal(f.data)
-    if (signal?.type === 'offer') void answer(id, f.data)
-    else void peers.get(id)?.handle(f.data)
+    const peer = peers.get(id)
+    // An offer during a call is the speaker restarting ICE: the same call renegotiates.
+    if (signal?.type === 'offer' && !(peer && peer.state !== 'ended' && peer.state !== 'failed'))
+      void answer(id, f.data)
+    else void peer?.handle(f.data)
   }
 
   async function run<T>(key: MessageKey, fn: () => Promise<T>): Promise<T> {

@@ -38,6 +38,8 @@ export const useDeviceStore = defineStore('device', () => {
   const remoteStream = shallowRef<MediaStream | null>(null)
   /** The call's peer connection while there is one (for quality indicators). */
   const pc = shallowRef<RTCPeerConnection | null>(null)
+  /** ICE restarts in the current call. */
+  const iceRestarts = ref(0)
   const lastKeepaliveAt = ref<number | null>(null)
   const error = ref<StoreError | null>(null)
   const busy = ref(false)
@@ -161,6 +163,7 @@ export const useDeviceStore = defineStore('device', () => {
       throw new Error('no channel: create one first')
     }
     endCall({ sendBye: false })
+    iceRestarts.value = 0
     if (twoWay.value) {
       try {
         localStream = await openMicrophone(settings.microphoneOptions())
@@ -191,6 +194,7 @@ export const useDeviceStore = defineStore('device', () => {
       }
     })
     session.on('ice', (s) => (ice.value = s))
+    session.on('restart', (n) => (iceRestarts.value = n))
     session.on('remoteStream', (s) => (remoteStream.value = s))
     await run('error.startAudio', () => session.start())
   }
@@ -205,6 +209,11 @@ export const useDeviceStore = defineStore('device', () => {
     remoteStream.value = null
     ice.value = 'new'
     if (p) call.value = 'idle'
+  }
+
+  /** Reconnects the audio path (ICE restart through the relay) without ending the call. */
+  async function reconnectAudio(): Promise<void> {
+    await peer?.restartIce()
   }
 
   function stopAudio(): void {
@@ -253,10 +262,12 @@ export const useDeviceStore = defineStore('device', () => {
     createChannel,
     keepalive,
     startAudio,
+    reconnectAudio,
     stopAudio,
     destroyChannel,
     disconnect,
     setChannelEventListener,
-    pc
+    pc,
+    iceRestarts
   }
 })

@@ -1,0 +1,75 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import { expect, test } from '@playwright/test'
+import { TcpProxy } from '../tests/helpers/tcp-proxy'
+import { expectTone } from './support/audio'
+import { AUDIO } from './support/app'
+import { startHost } from './support/host'
+import { liveCall, skipInElectron, useScenario } from './support/scenario'
+
+// Calls that survive faults: the channel socket cut mid-call, and the audio path renegotiated.
+const scenario = useScenario()
+
+test('the speaker renegotiates its audio path (ICE restart through the relay) and the tone keeps arriving', async () => {
+  const device = await scenario.page()
+  const operator = await scenario.page({ toneHz: 1000 })
+  const sessionid = await liveCall(scenario.host(), device, operator)
+  await expectTone(device, AUDIO, 1000)
+  await device.getByTestId('device-reconnect').click()
+  await expect(device.getByTestId('device-ice-restarts')).toHaveAttribute('data-count', '1')
+  await expect(device.getByTestId('device-call-state')).toHaveAttribute('data-state', 'live')
+  await expect(operator.getByTestId(`call-${sessionid}`)).toHaveAttribute('data-state', 'live')
+  await expectTone(device, AUDIO, 1000)
+})
+
+/** The headless channel server in its own process. */
+async function serve(): Promise<{ port: number; child: ChildProcess }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main/cli/serve.ts', '--port', '0'], {
+    stdio: ['ignore', 'pipe', 'inherit']
+  })
+  const port = await new Promise<number>((resolve, reject) => {
+    let buf = ''
+    child.once('exit', (code) => reject(new Error(`channel server exited with ${code}`)))
+    child.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString()
+      const m = /listening on ws:\/\/127\.0\.0\.1:(\d+)\/channel/.exec(buf)
+      if (m) resolve(Number(m[1]))
+    })
+  })
+  return { port, child }
+}
+
+test('the channel socket is cut mid-call and restored: the tone keeps arriving and the session is the same', async () => {
+  skipInElectron('runs its own browser host behind a cuttable proxy')
+  const server = await serve()
+  const proxy = new TcpProxy(server.port)
+  await proxy.start()
+  const host = await startHost(['--server', `ws://127.0.0.1:${proxy.port}/channel`])
+  try {
+    const device = await scenario.page()
+    const operator = await scenario.page({ toneHz: 1000 })
+    const sessionid = await liveCall(host, device, operator)
+    await expectTone(device, AUDIO, 1000)
+
+    proxy.cut()
+    await expect(device.getByTestId('device-connection')).toHaveAttribute('data-state', 'reconnecting')
+    const during = await expectTone(device, AUDIO, 1000) // the peer connection does not depend on the channel
+    process.stdout.write(`during the cut: ${during.peakHz.toFixed(0)} Hz at ${during.dbfs.toFixed(1)} dBFS\n`)
+    proxy.restore()
+
+    await expect(device.getByTestId('device-connection')).toHaveAttribute('data-state', 'ready')
+    await expect(operator.getByTestId('console-connection')).toHaveAttribute('data-state', 'ready')
+    await expect(device.getByTestId('device-session')).toHaveText(sessionid)
+    await expect(operator.getByTestId(`call-${sessionid}`)).toHaveAttribute('data-state', 'live')
+    await expect(operator.locator('[data-testid^="call-"]')).toHaveCount(1)
+    await expect(device.getByTestId('device-web-joined')).toHaveAttribute('data-joined', 'true')
+    await expectTone(device, AUDIO, 1000)
+
+    // Signaling works again on the restored channel: the call can be stopped cleanly.
+    await device.getByTestId('device-stop').click()
+    await expect(operator.getByTestId(`call-${sessionid}`)).toHaveAttribute('data-state', 'joined')
+  } finally {
+    await host.stop()
+    await proxy.stop()
+    server.child.kill('SIGINT')
+  }
+})

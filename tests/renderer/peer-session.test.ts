@@ -1,0 +1,177 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { ICE_RECOVERY, PeerSession, livePeers } from '../../src/renderer/src/rtc/peer-session'
+
+/** Just enough of RTCPeerConnection to drive PeerSession's logic; ICE state is set by the test. */
+class FakePeerConnection {
+  iceConnectionState: RTCIceConnectionState = 'new'
+  signalingState: RTCSignalingState = 'stable'
+  localDescription: RTCSessionDescriptionInit | null = null
+  remoteDescription: RTCSessionDescriptionInit | null = null
+  onicecandidate: ((e: { candidate: unknown }) => void) | null = null
+  oniceconnectionstatechange: (() => void) | null = null
+  ontrack: ((e: unknown) => void) | null = null
+  offers: (RTCOfferOptions | undefined)[] = []
+  restarts = 0
+  tracksAdded = 0
+  candidates: RTCIceCandidateInit[] = []
+  closed = false
+
+  addTransceiver(): void {}
+  addTrack(): void {
+    this.tracksAdded++
+  }
+  async createOffer(options?: RTCOfferOptions): Promise<RTCSessionDescriptionInit> {
+    this.offers.push(options)
+    return { type: 'offer', sdp: `offer-${this.offers.length}` }
+  }
+  async createAnswer(): Promise<RTCSessionDescriptionInit> {
+    return { type: 'answer', sdp: 'answer' }
+  }
+  async setLocalDescription(d: RTCSessionDescriptionInit): Promise<void> {
+    this.localDescription = d
+    this.signalingState = d.type === 'offer' ? 'have-local-offer' : 'stable'
+  }
+  async setRemoteDescription(d: RTCSessionDescriptionInit): Promise<void> {
+    this.remoteDescription = d
+    this.signalingState = d.type === 'offer' ? 'have-remote-offer' : 'stable'
+  }
+  async addIceCandidate(c: RTCIceCandidateInit): Promise<void> {
+    this.candidates.push(c)
+  }
+  restartIce(): void {
+    this.restarts++
+  }
+  getSenders(): RTCRtpSender[] {
+    return []
+  }
+  getReceivers(): RTCRtpReceiver[] {
+    return []
+  }
+  close(): void {
+    this.closed = true
+  }
+  setIce(state: RTCIceConnectionState): void {
+    this.iceConnectionState = state
+    this.oniceconnectionstatechange?.()
+  }
+}
+
+let fake: FakePeerConnection
+let sent: Record<string, unknown>[]
+
+function session(role: 'device' | 'web'): PeerSession {
+  fake = new FakePeerConnection()
+  sent = []
+  return new PeerSession({
+    role,
+    signal: (p) => sent.push(p),
+    createPeerConnection: () => fake as unknown as RTCPeerConnection
+  })
+}
+
+const flush = async (): Promise<void> => {
+  for (let i = 0; i < 5; i++) await Promise.resolve()
+}
+
+beforeEach(() => vi.useFakeTimers())
+afterEach(() => vi.useRealTimers())
+
+describe('ICE recovery on the device', () => {
+  it('restarts ICE through the relay when disconnected lasts past the grace', async () => {
+    const s = session('device')
+    await s.start()
+    fake.setIce('connected')
+    fake.setIce('disconnected')
+    await vi.advanceTimersByTimeAsync(ICE_RECOVERY.disconnectedGraceMs - 1)
+    expect(fake.restarts).toBe(0)
+    await vi.advanceTimersByTimeAsync(1)
+    await flush()
+    expect(fake.restarts).toBe(1)
+    expect(fake.offers.at(-1)).toEqual({ iceRestart: true })
+    expect(sent.at(-1)).toEqual({ type: 'offer', sdp: 'offer-2' })
+    expect(s.state).toBe('connecting')
+  })
+
+  it('does not restart when the connection heals within the grace', async () => {
+    const s = session('device')
+    await s.start()
+    fake.setIce('connected')
+    fake.setIce('disconnected')
+    await vi.advanceTimersByTimeAsync(ICE_RECOVERY.disconnectedGraceMs / 2)
+    fake.setIce('connected')
+    await vi.advanceTimersByTimeAsync(ICE_RECOVERY.disconnectedGraceMs * 2)
+    expect(fake.restarts).toBe(0)
+    expect(s.state).toBe('live')
+  })
+
+  it('restarts at once on failure, and gives up after the limit', async () => {
+    const s = session('device')
+    await s.start()
+    for (let i = 1; i <= ICE_RECOVERY.maxRestarts; i++) {
+      fake.setIce('failed')
+      await flush()
+      expect(fake.restarts).toBe(i)
+    }
+    fake.setIce('failed')
+    await flush()
+    expect(fake.restarts).toBe(ICE_RECOVERY.maxRestarts)
+    expect(s.state).toBe('failed')
+  })
+
+  it('a restart answered while the path held returns to live', async () => {
+    const s = session('device')
+    await s.start()
+    await s.handle({ type: 'answer', sdp: 'a1' })
+    fake.setIce('connected')
+    await s.restartIce()
+    expect(s.state).toBe('connecting')
+    await s.handle({ type: 'answer', sdp: 'a2' })
+    expect(s.state).toBe('live')
+  })
+
+  it('leaves no timer behind when closed while disconnected', async () => {
+    const before = livePeers.count
+    const s = session('device')
+    await s.start()
+    fake.setIce('disconnected')
+    s.close()
+    expect(vi.getTimerCount()).toBe(0)
+    expect(fake.closed).toBe(true)
+    expect(livePeers.count).toBe(before)
+  })
+})
+
+describe('the web side', () => {
+  it('answers a renegotiation offer on the same call without adding its tracks again', async () => {
+    const track = { kind: 'audio' } as MediaStreamTrack
+    const stream = { getAudioTracks: () => [track] } as unknown as MediaStream
+    fake = new FakePeerConnection()
+    sent = []
+    const s = new PeerSession({
+      role: 'web',
+      localStream: stream,
+      signal: (p) => sent.push(p),
+      createPeerConnection: () => fake as unknown as RTCPeerConnection
+    })
+    await s.handle({ type: 'offer', sdp: 'o1' })
+    await s.handle({ type: 'offer', sdp: 'o2' })
+    expect(fake.tracksAdded).toBe(1)
+    expect(sent.filter((p) => p.type === 'answer')).toHaveLength(2)
+  })
+
+  it('queues candidates that arrive before the offer, in both shapes', async () => {
+    const s = session('web')
+    await s.handle({ type: 'candidate', label: 0, id: '0', candidate: 'candidate:a' })
+    await s.handle({
+      type: 'candidate',
+      candidate: { candidate: 'candidate:b', sdpMid: '0', sdpMLineIndex: 0 }
+    })
+    expect(fake.candidates).toEqual([])
+    await s.handle({ type: 'offer', sdp: 'o1' })
+    expect(fake.candidates.map((c) => c.candidate)).toEqual(['candidate:a', 'candidate:b'])
+  })
+
+  it('never offers', async () => {
+    await expect(session('web').start()).rejects.toThrow(/only the device/)
+  })
+})
