@@ -1,0 +1,68 @@
+/**
+ * What a workload is and what it hands back. A workload is one module under bench/workloads that
+ * exports a Workload; the runner runs the selected ones in order and builds one table from their rows.
+ */
+import type { SubjectId } from '../servers/subjects'
+
+export interface BenchOptions {
+  /** Repetitions of the relay workload (fresh processes each time). */
+  relayRuns: number
+  /** Repetitions of the idle-scale workload. */
+  idleRuns: number
+  pairs: number
+  window: number
+  /** Relay: unmeasured load per server and frame kind at the start of a repetition. */
+  warmupMs: number
+  /** Relay: unmeasured start of each slice. */
+  rampMs: number
+  /** Relay: measured time of each slice. */
+  sliceMs: number
+  /** Relay: slices per server and frame kind in a repetition. */
+  rounds: number
+  idleCounts: number[]
+  idleConcurrency: number
+}
+
+export interface BenchContext {
+  options: BenchOptions
+  log(message: string): void
+  /** Milliseconds left of the suite's time budget; workloads start no step they cannot finish in it. */
+  timeLeftMs(): number
+}
+
+/**
+ * A target is met when Genie Bridge's median ratio against `against` satisfies `op ratio`
+ * (for 'budget', the ratio is the measured value over the row's budget).
+ */
+export interface Target {
+  against: SubjectId | 'budget'
+  op: '<=' | '>='
+  ratio: number
+}
+
+/** One line of the table: a metric, measured on each server once per repetition. */
+export interface MetricRow {
+  workload: string
+  metric: string
+  unit: string
+  decimals: number
+  /** Per server, one value per repetition; index i of every server belongs to the same repetition. */
+  runs: Partial<Record<SubjectId, number[]>>
+  /** For rows without a measured baseline (e.g. bundle size): the figure ratios are formed against. */
+  budget?: { value: number; label: string }
+  targets: Target[]
+}
+
+export interface WorkloadResult {
+  rows: MetricRow[]
+  /** Everything measured, for the JSON file. */
+  details: unknown
+  /** Anything the reader of the table must know (e.g. a repetition that failed and was left out). */
+  notes: string[]
+}
+
+export interface Workload {
+  id: string
+  title: string
+  run(ctx: BenchContext): Promise<WorkloadResult>
+}

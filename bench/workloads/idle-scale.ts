@@ -1,0 +1,130 @@
+/**
+ * Workload 2, idle scale: K connections that authenticate and send one keep-alive, then stay.
+ * Measures how long opening them all takes and what each one costs in server memory.
+ */
+import { startTypeScript } from '../lib/child-processes'
+import { rssBytes, sleep, waitUntilIdle } from '../lib/proc-stats'
+import type { BenchContext, MetricRow, Workload, WorkloadResult } from '../lib/workload'
+import type { IdleLoadOptions, IdleLoadResult } from '../load/idle-load'
+import { SUBJECTS, startServer, type Subject, type SubjectId } from '../servers/subjects'
+import { rotate, runsBySubject } from './repetitions'
+
+export interface IdleMeasurement {
+  count: number
+  openMs: number
+  rssBeforeBytes: number
+  rssAfterBytes: number
+  rssPerConnectionBytes: number
+  /** False when the server was still busy after the settling time: the memory figure may be early. */
+  settled: boolean
+}
+
+async function measureIdle(subject: Subject, count: number, ctx: BenchContext): Promise<IdleMeasurement> {
+  const server = await startServer(subject)
+  const pid = server.process.pid
+  let load: ReturnType<typeof startTypeScript> | null = null
+  try {
+    // "Before" is the server started and quiet: what it costs with no connection at all.
+    await sleep(200)
+    await waitUntilIdle(pid)
+    const rssBeforeBytes = rssBytes(pid)
+    const options: IdleLoadOptions = {
+      subject: subject.id,
+      url: server.url,
+      count,
+      concurrency: ctx.options.idleConcurrency,
+      holdMs: 120_000
+    }
+    load = startTypeScript('idle load generator', 'bench/load/idle-load.ts', [JSON.stringify(options)], true)
+    const match = await load.waitForLine(/^ready (.*)$/, 110_000).catch((e: unknown) => {
+      throw new Error(`${e instanceof Error ? e.message : String(e)}${load?.describeStderr() ?? ''}`)
+    })
+    const opened = JSON.parse(match[1]!) as IdleLoadResult
+    if (opened.count !== count) throw new Error(`opened ${opened.count} of ${count} connections`)
+    // "After" is read once the server has handled every keep-alive and gone quiet again.
+    const settled = await waitUntilIdle(pid)
+    const rssAfterBytes = rssBytes(pid)
+    load.send('close')
+    await load.finish(10_000)
+    return {
+      count,
+      openMs: opened.openMs,
+      rssBeforeBytes,
+      rssAfterBytes,
+      rssPerConnectionBytes: (rssAfterBytes - rssBeforeBytes) / count,
+      settled
+    }
+  } finally {
+    await load?.kill()
+    await server.process.kill()
+  }
+}
+
+function rowsFor(count: number, repetitions: Record<SubjectId, IdleMeasurement>[]): MetricRow[] {
+  const workload = `idle scale, ${count.toLocaleString('en')} connections`
+  return [
+    {
+      workload,
+      metric: 'RSS per connection',
+      unit: 'KiB',
+      decimals: 2,
+      runs: runsBySubject(repetitions, (m) => m.rssPerConnectionBytes / 1024),
+      targets: [{ against: 'bare', op: '<=', ratio: 1.15 }]
+    },
+    {
+      workload,
+      metric: 'time to open all',
+      unit: 's',
+      decimals: 2,
+      runs: runsBySubject(repetitions, (m) => m.openMs / 1000),
+      targets: []
+    }
+  ]
+}
+
+export const idleScaleWorkload: Workload = {
+  id: 'idle',
+  title: 'Idle scale',
+  async run(ctx): Promise<WorkloadResult> {
+    const byCount = new Map<number, Record<SubjectId, IdleMeasurement>[]>()
+    const notes: string[] = []
+    for (const count of ctx.options.idleCounts) byCount.set(count, [])
+    const lastMs = new Map<number, number>()
+    for (let rep = 0; rep < ctx.options.idleRuns; rep++) {
+      for (const count of ctx.options.idleCounts) {
+        // Before the first measurement of a size, a guess: about 1 ms per connection plus 3 s of
+        // starting and stopping, per server; afterwards, how long the previous repetition took.
+        const expectedMs = lastMs.get(count) ?? SUBJECTS.length * (count * 1.2 + 3000)
+        if (ctx.timeLeftMs() < expectedMs) {
+          const message = `idle ${count} repetition ${rep + 1} skipped (time budget)`
+          ctx.log(message)
+          notes.push(message)
+          continue
+        }
+        const started = Date.now()
+        const repetition: Partial<Record<SubjectId, IdleMeasurement>> = {}
+        try {
+          for (const subject of rotate(SUBJECTS, rep)) {
+            const m = await measureIdle(subject, count, ctx)
+            repetition[subject.id] = m
+            ctx.log(
+              `idle ${count} #${rep + 1} ${subject.label}: ${(m.rssPerConnectionBytes / 1024).toFixed(2)} KiB/conn, ` +
+                `open ${(m.openMs / 1000).toFixed(2)} s${m.settled ? '' : ' (server not quiet when read)'}`
+            )
+          }
+          byCount.get(count)!.push(repetition as Record<SubjectId, IdleMeasurement>)
+        } catch (e) {
+          const message = `idle ${count} repetition ${rep + 1} left out: ${e instanceof Error ? e.message : String(e)}`
+          ctx.log(message)
+          notes.push(message)
+        }
+        lastMs.set(count, Date.now() - started)
+      }
+    }
+    return {
+      rows: [...byCount].flatMap(([count, reps]) => rowsFor(count, reps)),
+      details: { concurrency: ctx.options.idleConcurrency, repetitions: Object.fromEntries(byCount) },
+      notes
+    }
+  }
+}
