@@ -379,7 +379,9 @@ export class ChannelServer {
 
   /** Every check that needs no socket happens here, before the WebSocket exists. */
   private upgrade(wss: WebSocketServer, req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    socket.on('error', () => socket.destroy())
+    // A shared function, not a closure: a closure here would share this call's scope with the
+    // handleUpgrade callback and keep the whole upgrade request alive as long as the socket.
+    socket.on('error', destroyOnError)
     const entry = this.addressEntry(req)
     if (entry !== null && ++entry.handshakes > this.limits.handshakesPerIpPerWindow) {
       return rejectUpgrade(socket, 429, 'Too Many Requests', 'Retry-After: 1\r\n')
@@ -961,6 +963,10 @@ function pickSubprotocol(offered: Set<string>): string | false {
   if (offered.has(SUBPROTOCOL)) return SUBPROTOCOL
   const first = offered.values().next()
   return first.done ? false : first.value
+}
+
+function destroyOnError(this: Duplex): void {
+  this.destroy()
 }
 
 function rejectUpgrade(socket: Duplex, status: number, text: string, headers = ''): void {
