@@ -113,11 +113,21 @@ export interface ChannelSessionEvent {
   reason?: string
 }
 
+/** Signaling frames that could not be delivered (after a reconnect): never lost silently. */
+export interface ChannelNoticeEvent {
+  connectionId: string
+  sessionid: string | null
+  /** expired: ours waited too long to be sent; dropped: ours the peer never got; missed: the peer's we never got. */
+  kind: 'expired' | 'dropped' | 'missed'
+  count: number
+}
+
 export interface Events {
   'channel:state': ChannelStateEvent
   /** Every frame sent or received (the renderer reads notifies and data from here). */
   'channel:frame': ChannelFrameEvent
   'channel:session': ChannelSessionEvent
+  'channel:notice': ChannelNoticeEvent
   'settings:changed': Settings
   /** The push-to-talk global shortcut was pressed (it works while the window is not focused). */
   'ptt:toggle': { at: number }
@@ -179,6 +189,7 @@ export const EVENT_NAMES = [
   'channel:state',
   'channel:frame',
   'channel:session',
+  'channel:notice',
   'settings:changed',
   'ptt:toggle'
 ] as const satisfies readonly EventName[]

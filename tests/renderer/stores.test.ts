@@ -151,3 +151,22 @@ describe('console store', () => {
     expect(operator.callList).toEqual([])
   })
 })
+
+describe('notices', () => {
+  it('shows undeliverable signaling to the person, newest last and bounded', async () => {
+    const { useNoticesStore, MAX_NOTICES } = await import('../../src/renderer/src/stores/notices')
+    const notices = useNoticesStore()
+    notices.start()
+    for (let i = 1; i <= MAX_NOTICES + 2; i++) {
+      transport.emit('channel:notice', {
+        connectionId: DEVICE_CONNECTION,
+        sessionid: 'S',
+        kind: 'dropped',
+        count: i
+      })
+    }
+    expect(notices.notices.map((n) => n.count)).toEqual([3, 4, 5, 6, 7])
+    notices.dismiss(notices.notices[0]!.id)
+    expect(notices.notices).toHaveLength(MAX_NOTICES - 1)
+  })
+})

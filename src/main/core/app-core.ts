@@ -272,6 +272,18 @@ export class Scope {
     client.on('sessionLost', (sessionid, reason) =>
       this.emit('channel:session', { connectionId, sessionid, kind: 'lost', reason })
     )
+    client.on('expired', (lost) => {
+      const bySession = new Map<string | null, number>()
+      for (const f of lost) bySession.set(f.sessionid ?? null, (bySession.get(f.sessionid ?? null) ?? 0) + 1)
+      for (const [sessionid, count] of bySession)
+        this.emit('channel:notice', { connectionId, sessionid, kind: 'expired', count })
+    })
+    client.on('dropped', (sessionid, count) =>
+      this.emit('channel:notice', { connectionId, sessionid, kind: 'dropped', count })
+    )
+    client.on('missed', (sessionid, count) =>
+      this.emit('channel:notice', { connectionId, sessionid, kind: 'missed', count })
+    )
     client.on('error', () => undefined) // surfaced through state events and rejected requests
     try {
       await client.connect()

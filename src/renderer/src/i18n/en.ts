@@ -152,6 +152,13 @@ export const en = {
   'device.reconnect': 'Reconnect audio',
   'device.reconnectHint': 'Renegotiates the audio path (ICE restart) without ending the call',
   'device.restarts': 'audio path renegotiated {count}×',
+  'notice.expired':
+    '{count} signaling message(s) for session {session} waited too long while offline and were not sent.',
+  'notice.dropped':
+    '{count} signaling message(s) for session {session} did not reach the other side after a reconnect.',
+  'notice.missed':
+    '{count} signaling message(s) from the other side of session {session} were lost during a reconnect.',
+  'notice.dismiss': 'Dismiss',
   'level.silent': 'silent',
   'level.dbfs': '{level} dBFS',
 

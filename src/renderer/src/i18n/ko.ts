@@ -153,6 +153,12 @@ export const ko: Record<MessageKey, string> = {
   'device.reconnect': '오디오 다시 연결',
   'device.reconnectHint': '통화를 끊지 않고 오디오 경로를 다시 협상합니다 (ICE 재시작)',
   'device.restarts': '오디오 경로 재협상 {count}회',
+  'notice.expired':
+    '세션 {session}의 시그널링 메시지 {count}개가 오프라인 동안 너무 오래 기다려 전송되지 않았습니다.',
+  'notice.dropped':
+    '세션 {session}의 시그널링 메시지 {count}개가 다시 연결한 뒤 상대에게 전달되지 않았습니다.',
+  'notice.missed': '세션 {session} 상대의 시그널링 메시지 {count}개가 다시 연결하는 동안 유실되었습니다.',
+  'notice.dismiss': '닫기',
   'level.silent': '무음',
   'level.dbfs': '{level} dBFS',
 
