@@ -54,9 +54,10 @@ test('switching the language changes every visible string, and settings survive 
   try {
     let host = await startHost(['--data-dir', dataDir])
     const browser = await scenario.page()
-    await browser.goto(scenario.url('/device'))
+    await browser.goto(host.at('/device'))
     await browser.getByTestId('language').selectOption('ko')
     await expect(browser.getByTestId('nav-device')).toHaveText('스피커')
+    await expect(browser.getByTestId('language')).toHaveAttribute('data-saved', 'true')
     for (const route of ['/device', '/console', '/signaling', '/history', '/']) {
       await browser.goto(host.at(route))
       await expect(browser.getByTestId('nav-device')).toHaveText('스피커')
@@ -64,12 +65,13 @@ test('switching the language changes every visible string, and settings survive 
     }
     await browser.getByTestId('language').selectOption('en')
     await expect(browser.getByTestId('nav-device')).toHaveText('Speaker')
-    await browser.goto(scenario.url('/device'))
+    await expect(browser.getByTestId('language')).toHaveAttribute('data-saved', 'true')
+    await browser.goto(host.at('/device'))
     const uuid = (await browser.getByTestId('device-uuid').textContent())!.trim()
 
     await host.stop()
     host = await startHost(['--data-dir', dataDir])
-    await browser.goto(scenario.url('/device'))
+    await browser.goto(host.at('/device'))
     await expect(browser.getByTestId('nav-device')).toHaveText('Speaker')
     await expect(browser.getByTestId('device-uuid')).toHaveText(uuid)
     await host.stop()

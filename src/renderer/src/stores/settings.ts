@@ -20,9 +20,17 @@ export const useSettingsStore = defineStore('settings', () => {
     loaded.value = true
   }
 
+  /** Changes on their way to the main process (saved once this is 0). */
+  const saving = ref(0)
+
   async function update(patch: Partial<Settings>): Promise<void> {
     settings.value = { ...settings.value, ...patch }
-    settings.value = await useBridge().invoke('settings:set', patch)
+    saving.value++
+    try {
+      settings.value = await useBridge().invoke('settings:set', patch)
+    } finally {
+      saving.value--
+    }
   }
 
   /** Echo cancellation, noise suppression, auto gain of the selected (or given) microphone. */
@@ -48,5 +56,5 @@ export const useSettingsStore = defineStore('settings', () => {
     return { ...(id ? { deviceId: id } : {}), ...processing(id) }
   }
 
-  return { settings, loaded, load, update, processing, setProcessing, microphoneOptions }
+  return { settings, loaded, saving, load, update, processing, setProcessing, microphoneOptions }
 })
