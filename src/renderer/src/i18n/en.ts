@@ -159,6 +159,13 @@ export const en = {
   'notice.missed':
     '{count} signaling message(s) from the other side of session {session} were lost during a reconnect.',
   'notice.dismiss': 'Dismiss',
+  'mic.lost': 'The microphone was disconnected. Looking for another one…',
+  'mic.recovered': 'The microphone was disconnected; calls now use another microphone.',
+  'mic.lostNone':
+    'The microphone was disconnected and no other microphone could be opened. Calls continue without your voice until one is connected.',
+  'mic.usingDefault': 'The chosen microphone is not connected; using the system default microphone.',
+  'devices.outputMissing': 'The chosen speaker output is not connected; playing on the system default.',
+  'devices.inputMissing': 'The chosen microphone is not connected; the system default will be used.',
   'level.silent': 'silent',
   'level.dbfs': '{level} dBFS',
 

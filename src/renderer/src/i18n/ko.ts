@@ -159,6 +159,13 @@ export const ko: Record<MessageKey, string> = {
     '세션 {session}의 시그널링 메시지 {count}개가 다시 연결한 뒤 상대에게 전달되지 않았습니다.',
   'notice.missed': '세션 {session} 상대의 시그널링 메시지 {count}개가 다시 연결하는 동안 유실되었습니다.',
   'notice.dismiss': '닫기',
+  'mic.lost': '마이크 연결이 끊어졌습니다. 다른 마이크를 찾는 중…',
+  'mic.recovered': '마이크 연결이 끊어져 다른 마이크로 통화를 계속합니다.',
+  'mic.lostNone':
+    '마이크 연결이 끊어졌고 다른 마이크를 열 수 없습니다. 마이크를 연결할 때까지 음성 없이 통화가 계속됩니다.',
+  'mic.usingDefault': '선택한 마이크가 연결되어 있지 않아 시스템 기본 마이크를 사용합니다.',
+  'devices.outputMissing': '선택한 스피커 출력이 연결되어 있지 않아 시스템 기본 출력으로 재생합니다.',
+  'devices.inputMissing': '선택한 마이크가 연결되어 있지 않아 시스템 기본 마이크를 사용합니다.',
   'level.silent': '무음',
   'level.dbfs': '{level} dBFS',
 

@@ -51,6 +51,8 @@ export const useConsoleStore = defineStore('console', () => {
   /** Each call's peer connection, by session (for quality indicators). */
   const pcs = shallowRef<Record<string, RTCPeerConnection>>({})
   const error = ref<StoreError | null>(null)
+  /** Something the operator should know that is not an error (e.g. switched microphones). */
+  const notice = ref<StoreError | null>(null)
   const busy = ref(false)
   const muted = ref(false)
   /** Push-to-talk: when on, the microphone goes out only while `pttHeld`. */
@@ -158,10 +160,47 @@ export const useConsoleStore = defineStore('console', () => {
   async function ensureMicrophone(): Promise<MediaStream> {
     if (microphone.value && microphone.value.getAudioTracks().some((t) => t.readyState === 'live'))
       return microphone.value
-    opening ??= openMicrophone(settings.microphoneOptions()).finally(() => (opening = null))
+    opening ??= openWithFallback().finally(() => (opening = null))
     const stream = await opening
-    microphone.value = stream
+    useMicrophone(stream)
     return stream
+  }
+
+  /** The chosen microphone, or the default one when the chosen one is gone (unplugged). */
+  async function openWithFallback(): Promise<MediaStream> {
+    try {
+      return await openMicrophone(settings.microphoneOptions())
+    } catch (e) {
+      const kind = e instanceof MicrophoneError ? e.kind : 'unknown'
+      if (!settings.settings.inputDeviceId || (kind !== 'notFound' && kind !== 'overconstrained')) throw e
+      const stream = await openMicrophone(settings.microphoneOptions(true))
+      notice.value = { key: 'mic.usingDefault' }
+      return stream
+    }
+  }
+
+  /** Adopts a microphone stream and watches for it ending (unplugged, taken by the system). */
+  function useMicrophone(stream: MediaStream): void {
+    microphone.value = stream
+    for (const t of stream.getAudioTracks())
+      t.addEventListener('ended', () => void onMicrophoneEnded(stream), { once: true })
+  }
+
+  /** The microphone went away mid-call: switch to another one without renegotiating, and say so. */
+  async function onMicrophoneEnded(stream: MediaStream): Promise<void> {
+    if (microphone.value !== stream || peers.size === 0) return
+    notice.value = { key: 'mic.lost' }
+    try {
+      const fresh = await openWithFallback()
+      useMicrophone(fresh)
+      await Promise.all([...peers.values()].map((p) => p.replaceLocalStream(fresh)))
+      stopStream(stream)
+      notice.value = { key: 'mic.recovered', detail: fresh.getAudioTracks()[0]?.label ?? '' }
+    } catch (e) {
+      const kind = e instanceof MicrophoneError ? e.kind : 'unknown'
+      notice.value = { key: 'mic.lostNone', detail: errorMessage(e) }
+      error.value = { key: `mic.${kind}` as MessageKey, detail: errorMessage(e) }
+    }
   }
 
   async function answer(sessionid: string, offer: Record<string, unknown>): Promise<void> {
@@ -296,8 +335,8 @@ export const useConsoleStore = defineStore('console', () => {
     const old = microphone.value
     if (!old || peers.size === 0) return
     try {
-      const fresh = await openMicrophone(settings.microphoneOptions())
-      microphone.value = fresh
+      const fresh = await openWithFallback()
+      useMicrophone(fresh)
       await Promise.all([...peers.values()].map((p) => p.replaceLocalStream(fresh)))
       stopStream(old)
     } catch (e) {
@@ -326,6 +365,7 @@ export const useConsoleStore = defineStore('console', () => {
     callList,
     remoteStreams,
     error,
+    notice,
     busy,
     muted,
     pushToTalk,

@@ -1,5 +1,6 @@
 import { defineStore } from 'pinia'
-import { ref } from 'vue'
+import { computed, ref } from 'vue'
+import { useSettingsStore } from './settings'
 
 export interface MediaDeviceChoice {
   deviceId: string
@@ -15,6 +16,22 @@ export const useMediaDevicesStore = defineStore('media-devices', () => {
   const outputs = ref<MediaDeviceChoice[]>([])
   const canChooseOutput = typeof HTMLMediaElement !== 'undefined' && 'setSinkId' in HTMLMediaElement.prototype
   let watching = false
+  const listed = ref(false)
+  const settings = useSettingsStore()
+
+  /** The chosen speaker output if it is still plugged in, otherwise the system default (''). */
+  const outputId = computed(() => {
+    const chosen = settings.settings.outputDeviceId
+    return chosen && listed.value && !outputs.value.some((d) => d.deviceId === chosen) ? '' : chosen
+  })
+  /** The chosen output or microphone was unplugged: say so rather than fail silently. */
+  const outputMissing = computed(() => outputId.value !== settings.settings.outputDeviceId)
+  const inputMissing = computed(() => {
+    const chosen = settings.settings.inputDeviceId
+    return (
+      !!chosen && listed.value && inputs.value.length > 0 && !inputs.value.some((d) => d.deviceId === chosen)
+    )
+  })
 
   async function refresh(): Promise<void> {
     const list = (await navigator.mediaDevices?.enumerateDevices?.().catch(() => [])) ?? []
@@ -27,6 +44,7 @@ export const useMediaDevicesStore = defineStore('media-devices', () => {
         }))
     inputs.value = pick('audioinput')
     outputs.value = pick('audiooutput')
+    listed.value = list.length > 0
   }
 
   function watch(): void {
@@ -36,5 +54,5 @@ export const useMediaDevicesStore = defineStore('media-devices', () => {
     void refresh()
   }
 
-  return { inputs, outputs, canChooseOutput, refresh, watch }
+  return { inputs, outputs, canChooseOutput, outputId, outputMissing, inputMissing, refresh, watch }
 })

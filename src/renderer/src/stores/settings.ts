@@ -50,9 +50,9 @@ export const useSettingsStore = defineStore('settings', () => {
     })
   }
 
-  /** Options for openMicrophone: the chosen device and its remembered processing. */
-  function microphoneOptions(): { deviceId?: string } & AudioProcessing {
-    const id = settings.value.inputDeviceId
+  /** Options for openMicrophone: the chosen device (or the default one) and its remembered processing. */
+  function microphoneOptions(useDefault = false): { deviceId?: string } & AudioProcessing {
+    const id = useDefault ? '' : settings.value.inputDeviceId
     return { ...(id ? { deviceId: id } : {}), ...processing(id) }
   }
 
