@@ -14,13 +14,15 @@ import { SUBJECTS } from './servers/subjects'
 import { WORKLOADS } from './workloads/index'
 
 const USAGE = `usage: npm run bench -- [options]
-  --only relay,idle,renderer   run only these workloads
-  --runs N                     repetitions of every workload (default: relay 5, idle 3)
+  --only renderer,call,relay,idle
+                               run only these workloads
+  --runs N                     repetitions of every workload (default: call 7, relay 5, idle 3)
   --pairs N --window N         relay: device/web pairs (50) and frames in flight per pair (8)
   --warmup-ms N                relay: unmeasured warm-up per server and frame kind (1000)
   --slice-ms N --rounds N      relay: measured slice (300 ms), slices per server and frame kind (10)
   --idle-counts 1000,5000      idle scale: connection counts (1000,5000,10000)
-  --quick                      a short smoke run (2 relay runs, 1 idle run of 1000, short windows)
+  --quick                      a short smoke run (3 call runs, 2 relay runs, 1 idle run of 1000,
+                               short windows)
   --budget-s N                 time budget in seconds (540): later repetitions are skipped, and said so,
                                rather than run past it
   --write-docs                 also put the table into docs/BENCHMARKS.md`
@@ -63,6 +65,7 @@ function readOptions(): {
   const options: BenchOptions = {
     relayRuns: runs ?? (quick ? 2 : 5),
     idleRuns: runs ?? (quick ? 1 : 3),
+    callRuns: runs ?? (quick ? 3 : 7),
     pairs: int(values.pairs, 50, 'pairs'),
     window: int(values.window, 8, 'window'),
     warmupMs: int(values['warmup-ms'], quick ? 500 : 1000, 'warmup-ms'),
@@ -130,10 +133,18 @@ async function main(): Promise<void> {
   const { met, missed } = summariseTargets(analyses)
   const notes = [...Object.values(results).flatMap((r) => r.notes), ...failures]
   const seconds = (Date.now() - startedAt.getTime()) / 1000
+  const runsOf: Record<string, number> = {
+    call: options.callRuns,
+    relay: options.relayRuns,
+    idle: options.idleRuns
+  }
+  const repetitions = Object.keys(results)
+    .filter((id) => id in runsOf)
+    .map((id) => `${id} ${runsOf[id]} runs`)
   const heading =
     `Genie Bridge benchmarks, ${startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC: ` +
     `${machine.nproc} cores (${machine.cpuModel}), Node ${machine.node}, load average ${machine.loadAverageAtStart.toFixed(1)}→` +
-    `${machine.loadAverageAtEnd.toFixed(1)}; relay ${options.relayRuns} runs, idle ${options.idleRuns} runs; ${seconds.toFixed(0)} s`
+    `${machine.loadAverageAtEnd.toFixed(1)}; ${repetitions.join(', ')}${repetitions.length ? '; ' : ''}${seconds.toFixed(0)} s`
   const summary = `targets: ${met} PASS, ${missed.length} MISS`
   const block = ['```text', heading, '', table, '', summary, ...notes.map((n) => `note: ${n}`), '```'].join(
     '\n'

@@ -1,14 +1,22 @@
-// Entry of `npm run bench` (arguments pass through: `npm run bench -- --help`).
-// Runs the TypeScript suite under tsx as the leader of its own process group, so that every process
+// Entry of `npm run bench` (arguments pass through: `npm run bench -- --help`) and, with `--soak`,
+// of `npm run soak` (bench/soak.ts, not part of the suite).
+// Runs the TypeScript entry under tsx as the leader of its own process group, so that every process
 // it starts (servers, load generators, the build) is stopped with it, even if it dies abruptly.
+// (Chromium, which Playwright starts in a group of its own, exits when its control pipe closes.)
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
-// A last resort: the suite is meant to finish well within 10 minutes.
-const WATCHDOG_MS = 20 * 60 * 1000
+const args = process.argv.slice(2)
+const soak = args.includes('--soak')
+const entry = soak ? 'bench/soak.ts' : 'bench/main.ts'
+const minutesAt = args.indexOf('--minutes')
+const soakMinutes = minutesAt >= 0 ? Number(args[minutesAt + 1]) : 10
+// A last resort: the suite is meant to finish well within 10 minutes, the soak within a few
+// minutes of its own length.
+const WATCHDOG_MS = (soak ? (Number.isFinite(soakMinutes) ? soakMinutes : 10) + 15 : 20) * 60 * 1000
 
-const suite = spawn(process.execPath, ['--import', 'tsx', 'bench/main.ts', ...process.argv.slice(2)], {
+const suite = spawn(process.execPath, ['--import', 'tsx', entry, ...args.filter((a) => a !== '--soak')], {
   cwd: root,
   stdio: 'inherit',
   detached: true

@@ -84,6 +84,19 @@ export class TrackedProcess {
     }
   }
 
+  /** Resolves with the first match of `pattern` in what the process wrote to stderr (kept: its last 4000 characters). */
+  async waitForStderr(pattern: RegExp, timeoutMs: number): Promise<RegExpExecArray> {
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      const match = pattern.exec(this.stderr)
+      if (match) return match
+      if (!this.isRunning) throw new Error(`${this.name} exited before printing ${pattern} on stderr`)
+      if (Date.now() > deadline)
+        throw new Error(`${this.name} did not print ${pattern} on stderr within ${timeoutMs} ms`)
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+  }
+
   send(line: string): void {
     this.child.stdin?.write(line + '\n')
   }

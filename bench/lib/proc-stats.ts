@@ -3,7 +3,7 @@
  * Read from /proc so that the figure is the server process's own, whatever runs inside it.
  */
 import { execFileSync } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { readFileSync, readdirSync } from 'node:fs'
 
 /** Clock ticks per second of /proc/PID/stat's utime and stime (`getconf CLK_TCK`, usually 100). */
 export const CLK_TCK = readClockTicks()
@@ -36,6 +36,11 @@ export function rssBytes(pid: number): number {
   const match = /^VmRSS:\s+(\d+)\s+kB$/m.exec(status)
   if (!match) throw new Error(`no VmRSS for process ${pid}`)
   return Number(match[1]) * 1024
+}
+
+/** Open file descriptors of the process (its sockets among them). */
+export function openFds(pid: number): number {
+  return readdirSync(`/proc/${pid}/fd`).length
 }
 
 /**

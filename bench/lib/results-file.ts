@@ -5,21 +5,27 @@ import { REPO_ROOT } from './child-processes'
 
 export const RESULTS_DIR = join(REPO_ROOT, 'bench', 'results')
 const DOCS_FILE = join(REPO_ROOT, 'docs', 'BENCHMARKS.md')
-const START = '<!-- bench-table:start -->'
-const END = '<!-- bench-table:end -->'
 
-/** Writes latest.json and a copy named after the run's start time; returns both paths. */
-export function writeResults(startedAt: Date, results: unknown): string[] {
+/**
+ * Writes `<prefix>latest.json` and a copy named after the run's start time; returns both paths.
+ * The suite has no prefix; the soak writes `soak-latest.json` and `soak-<time>.json`.
+ */
+export function writeResults(startedAt: Date, results: unknown, prefix = ''): string[] {
   mkdirSync(RESULTS_DIR, { recursive: true })
   const text = JSON.stringify(results, null, 2) + '\n'
   const stamp = startedAt.toISOString().replace(/[:.]/g, '-')
-  const paths = [join(RESULTS_DIR, 'latest.json'), join(RESULTS_DIR, `${stamp}.json`)]
+  const paths = [join(RESULTS_DIR, `${prefix}latest.json`), join(RESULTS_DIR, `${prefix}${stamp}.json`)]
   for (const path of paths) writeFileSync(path, text)
   return paths
 }
 
-/** Replaces the text between the table markers of docs/BENCHMARKS.md with `block`. */
-export function writeTableIntoDocs(block: string): void {
+/**
+ * Replaces the text between the markers `<!-- NAME:start -->` and `<!-- NAME:end -->` of
+ * docs/BENCHMARKS.md with `block`: `bench-table` for the suite's table, `soak-table` for the soak's.
+ */
+export function writeTableIntoDocs(block: string, name = 'bench-table'): void {
+  const START = `<!-- ${name}:start -->`
+  const END = `<!-- ${name}:end -->`
   const docs = readFileSync(DOCS_FILE, 'utf8')
   const start = docs.indexOf(START)
   const end = docs.indexOf(END)

@@ -9,6 +9,8 @@ export interface BenchOptions {
   relayRuns: number
   /** Repetitions of the idle-scale workload. */
   idleRuns: number
+  /** Repetitions of the call-setup workload (two app calls and two bare calls each). */
+  callRuns: number
   pairs: number
   window: number
   /** Relay: unmeasured load per server and frame kind at the start of a repetition. */

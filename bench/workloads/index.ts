@@ -3,9 +3,16 @@
  * exporting a Workload, added here.
  */
 import type { Workload } from '../lib/workload'
+import { callSetupWorkload } from './call-setup'
 import { idleScaleWorkload } from './idle-scale'
 import { relayWorkload } from './relay'
 import { rendererWeightWorkload } from './renderer-weight'
 
-// The quick, deterministic one first: the time budget can only ever shorten the later ones.
-export const WORKLOADS: readonly Workload[] = [rendererWeightWorkload, relayWorkload, idleScaleWorkload]
+// The quick, deterministic one first, then the short fixed one: the time budget can only ever
+// shorten the later ones, and relay and idle scale adapt their repetitions to what is left.
+export const WORKLOADS: readonly Workload[] = [
+  rendererWeightWorkload,
+  callSetupWorkload,
+  relayWorkload,
+  idleScaleWorkload
+]

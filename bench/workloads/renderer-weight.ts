@@ -38,7 +38,8 @@ export function initialAssets(html: string): { file: string; kind: 'js' | 'css' 
   return out
 }
 
-async function buildRenderer(outDir: string): Promise<string> {
+/** A production build into `outDir` (not the shared out/, which may be in use); returns its renderer. */
+export async function buildRenderer(outDir: string): Promise<string> {
   const build = startCommand('electron-vite build', 'npx', [
     'electron-vite',
     'build',

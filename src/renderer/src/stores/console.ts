@@ -12,6 +12,8 @@ import type { StoreError } from './device'
 import { useSettingsStore } from './settings'
 
 export const CONSOLE_CONNECTION = 'console'
+/** Signals kept per call while its microphone opens (a call gathers a few dozen candidates). */
+export const MAX_EARLY_SIGNALS = 200
 
 /** A copy of a record with one entry set, or removed when the value is null. */
 function withEntry<T>(record: Record<string, T>, key: string, value: T | null): Record<string, T> {
@@ -61,6 +63,8 @@ export const useConsoleStore = defineStore('console', () => {
   const microphone = shallowRef<MediaStream | null>(null)
 
   const peers = new Map<string, PeerSession>()
+  /** Signals (candidates) received before a call's peer session exists, by session. */
+  const early = new Map<string, Record<string, unknown>[]>()
   let opening: Promise<MediaStream> | null = null
   let unsubscribe: (() => void)[] = []
 
@@ -109,7 +113,10 @@ export const useConsoleStore = defineStore('console', () => {
     // An offer during a call is the speaker restarting ICE: the same call renegotiates.
     if (signal?.type === 'offer' && !(peer && peer.state !== 'ended' && peer.state !== 'failed'))
       void answer(id, f.data)
-    else void peer?.handle(f.data)
+    else if (peer) void peer.handle(f.data)
+    // Candidates that arrive while the microphone opens wait for the call instead of being lost.
+    else if (calls[id]?.state === 'answering')
+      early.set(id, [...(early.get(id) ?? []), f.data].slice(-MAX_EARLY_SIGNALS))
   }
 
   async function run<T>(key: MessageKey, fn: () => Promise<T>): Promise<T> {
@@ -245,6 +252,9 @@ export const useConsoleStore = defineStore('console', () => {
     call.error = null
     await session.setSending(call.talk && transmitting.value)
     await session.handle(offer)
+    const queued = early.get(sessionid) ?? []
+    early.delete(sessionid)
+    for (const data of queued) await session.handle(data)
   }
 
   function setRemote(sessionid: string, stream: MediaStream | null): void {
@@ -262,6 +272,7 @@ export const useConsoleStore = defineStore('console', () => {
   }
 
   function endCall(sessionid: string, options: { sendBye?: boolean; forget?: boolean } = {}): void {
+    early.delete(sessionid)
     const p = peers.get(sessionid)
     peers.delete(sessionid)
     p?.close({ sendBye: options.sendBye ?? true })
