@@ -15,7 +15,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { serveBarePages, type BarePages } from '../call/bare-pages'
-import { launchChromium, micContext, toneWav } from '../call/chromium'
+// The same browser launch and tone file as the E2E runs, so both measure the same thing.
+import { launchChromium, micContext } from '../../e2e/support/browser'
+import { toneWav } from '../../e2e/support/wav'
 import {
   TONE,
   armCall,
@@ -323,7 +325,7 @@ export const callSetupWorkload: Workload = {
       relay = await startServer(subjectById('bare'))
       pages = await serveBarePages()
       deviceBrowser = await launchChromium()
-      consoleBrowser = await launchChromium(wav)
+      consoleBrowser = await launchChromium({ microphoneWav: wav })
       const setup: Setup = { deviceBrowser, consoleBrowser, host, relay, pages }
       ctx.log(`call: host, relay and browsers up after ${((Date.now() - t0) / 1000).toFixed(1)} s`)
 
