@@ -6,17 +6,13 @@ import { join } from 'node:path'
 import { generate } from 'selfsigned'
 import { afterEach, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
+import { killProcessGroup } from '../helpers/child-process'
 
 let child: ChildProcess | null = null
 let dir: string | null = null
 
 afterEach(() => {
-  try {
-    if (child?.pid && child.exitCode === null && child.signalCode === null)
-      process.kill(-child.pid, 'SIGKILL')
-  } catch {
-    // already gone
-  }
+  killProcessGroup(child)
   child = null
   if (dir) rmSync(dir, { recursive: true, force: true })
   dir = null

@@ -1,16 +1,12 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { afterEach, describe, expect, it } from 'vitest'
 import { RawClient } from '../helpers/raw-client'
+import { killProcessGroup } from '../helpers/child-process'
 
 let child: ChildProcess | null = null
 
 afterEach(() => {
-  try {
-    if (child?.pid && child.exitCode === null && child.signalCode === null)
-      process.kill(-child.pid, 'SIGKILL')
-  } catch {
-    // already gone
-  }
+  killProcessGroup(child)
   child = null
 })
 
