@@ -1,7 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process'
-import { expect, test } from '@playwright/test'
+import { type Page, expect, test } from '@playwright/test'
 import { TcpProxy } from '../tests/helpers/tcp-proxy'
-import { expectTone } from './support/audio'
+import { UdpPath } from '../tests/helpers/udp-path'
+import { expectSilence, expectTone } from './support/audio'
 import { AUDIO } from './support/app'
 import { startHost } from './support/host'
 import { liveCall, skipInElectron, useScenario } from './support/scenario'
@@ -19,6 +20,61 @@ test('the speaker renegotiates its audio path (ICE restart through the relay) an
   await expect(device.getByTestId('device-call-state')).toHaveAttribute('data-state', 'live')
   await expect(operator.getByTestId(`call-${sessionid}`)).toHaveAttribute('data-state', 'live')
   await expectTone(device, AUDIO, 1000)
+})
+
+/**
+ * Puts `path` under the page's ICE: every candidate on the page's bridge socket (its own, going
+ * out, and the other side's, coming in) is rewritten to go through the path, in order.
+ */
+async function routeIceThrough(page: Page, path: UdpPath): Promise<void> {
+  await page.routeWebSocket(/\/bridge\b/, (ws) => {
+    const server = ws.connectToServer()
+    let up = Promise.resolve()
+    let down = Promise.resolve()
+    ws.onMessage((m) => {
+      up = up.then(async () => server.send(typeof m === 'string' ? await path.rewriteCandidates(m) : m))
+    })
+    server.onMessage((m) => {
+      down = down.then(async () => ws.send(typeof m === 'string' ? await path.rewriteCandidates(m) : m))
+    })
+  })
+}
+
+test('ICE loses its network path mid-call: the speaker restarts ICE through the relay and the tone comes back', async () => {
+  skipInElectron('routes the speaker page’s bridge socket, which only the browser host has')
+  const path = new UdpPath()
+  try {
+    const device = await scenario.page({ loopbackIce: true })
+    await routeIceThrough(device, path)
+    const operator = await scenario.page({ toneHz: 1000, loopbackIce: true })
+    const sessionid = await liveCall(scenario.host(), device, operator)
+    await expectTone(device, AUDIO, 1000)
+    expect(path.carried, 'the media runs through the cuttable path').toBeGreaterThan(0)
+    const routesBefore = path.routes
+
+    path.cut()
+    await expectSilence(device, AUDIO) // connectivity is really gone
+    // `disconnected` past its grace (or `failed`) makes the speaker restart ICE through the relay.
+    await expect(device.getByTestId('device-ice-restarts')).toHaveAttribute('data-count', '1', {
+      timeout: 30_000
+    })
+    await expect
+      .poll(() => path.routes, { message: 'the restart gathered new candidates' })
+      .toBeGreaterThan(routesBefore)
+    path.restore()
+
+    await expect(device.getByTestId('device-call-state')).toHaveAttribute('data-state', 'live', {
+      timeout: 30_000
+    })
+    await expect(operator.getByTestId(`call-${sessionid}`)).toHaveAttribute('data-state', 'live')
+    const after = await expectTone(device, AUDIO, 1000)
+    process.stdout.write(
+      `after the ICE restart: ${after.peakHz.toFixed(0)} Hz at ${after.dbfs.toFixed(1)} dBFS; ${path.dropped} datagrams dropped during the cut\n`
+    )
+    await expect(device.getByTestId('device-session')).toHaveText(sessionid)
+  } finally {
+    await path.close()
+  }
 })
 
 /** The headless channel server in its own process. */

@@ -27,6 +27,8 @@ export interface LaunchOptions {
   noMicrophone?: boolean
   /** Leave permission prompts to the context's grants (none: the microphone is denied). */
   realPermissionPrompt?: boolean
+  /** Let ICE gather 127.0.0.1 candidates too (pages with microphone permission only). */
+  loopbackIce?: boolean
 }
 
 export async function launchChromium(options: LaunchOptions = {}): Promise<Browser> {
@@ -35,7 +37,8 @@ export async function launchChromium(options: LaunchOptions = {}): Promise<Brows
   const media = [
     ...(options.noMicrophone ? [] : ['--use-fake-device-for-media-stream']),
     ...(options.realPermissionPrompt ? [] : ['--use-fake-ui-for-media-stream']),
-    ...(options.microphoneWav ? [`--use-file-for-fake-audio-capture=${options.microphoneWav}`] : [])
+    ...(options.microphoneWav ? [`--use-file-for-fake-audio-capture=${options.microphoneWav}`] : []),
+    ...(options.loopbackIce ? ['--allow-loopback-in-peer-connection'] : [])
   ]
   return chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: [...QUIET_FLAGS, ...media] })
 }

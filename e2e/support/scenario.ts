@@ -27,13 +27,15 @@ export interface Scenario {
   url(route: string): string
   /**
    * A page in its own browser (or app instance); `toneHz` feeds its fake microphone. `context`,
-   * `noMicrophone` and `grantMicrophone` apply to browsers only: the app's own windows have no such choice.
+   * `noMicrophone`, `grantMicrophone` and `loopbackIce` apply to browsers only: the app's own
+   * windows have no such choice.
    */
   page(options?: {
     toneHz?: number
     context?: BrowserContextOptions
     noMicrophone?: boolean
     grantMicrophone?: boolean
+    loopbackIce?: boolean
   }): Promise<Page>
 }
 
@@ -96,7 +98,8 @@ export function useScenario(): Scenario {
       const browser = await launchChromium({
         ...(options.toneHz ? { microphoneWav: toneFile(options.toneHz) } : {}),
         ...(options.noMicrophone ? { noMicrophone: true } : {}),
-        ...(options.grantMicrophone === false ? { realPermissionPrompt: true } : {})
+        ...(options.grantMicrophone === false ? { realPermissionPrompt: true } : {}),
+        ...(options.loopbackIce ? { loopbackIce: true } : {})
       })
       browsers.push(browser)
       const context =
