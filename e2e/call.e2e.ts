@@ -15,6 +15,16 @@ for (const hz of [1000, 440]) {
     process.stdout.write(
       `tone: ${hz} Hz sent, ${reading.peakHz.toFixed(0)} Hz at ${reading.dbfs.toFixed(1)} dBFS received\n`
     )
+    // The app's own meters show the same tone: the console's microphone and the speaker's received audio.
+    for (const meter of [
+      operator.getByTestId('console-input-level'),
+      device.getByTestId('device-received-level')
+    ])
+      await expect
+        .poll(async () => Math.abs(Number(await meter.getAttribute('data-peak-hz')) - hz), {
+          message: 'level meter peak frequency'
+        })
+        .toBeLessThan(50)
     if (hz === 1000) {
       await device.screenshot({ path: join(ARTIFACTS, 'device-in-call.png'), fullPage: true })
       await operator.screenshot({ path: join(ARTIFACTS, 'console-in-call.png'), fullPage: true })

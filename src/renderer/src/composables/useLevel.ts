@@ -25,10 +25,11 @@ export function useLevel(stream: Ref<MediaStream | null>): { dbfs: Ref<number>; 
     (s) => {
       release()
       if (!s || s.getAudioTracks().length === 0) return
-      meter = new LevelMeter(s)
+      // The meter (and the page's AudioContext behind it) is made at the first refresh, not now:
+      // a stream appears in the middle of call setup, which would otherwise wait for it.
       stop = every(LEVEL_REFRESH_MS, () => {
-        const r = meter?.read()
-        if (!r) return
+        meter ??= new LevelMeter(s)
+        const r = meter.read()
         dbfs.value = r.dbfs
         peakHz.value = r.peakHz
       })
