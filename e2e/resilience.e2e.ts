@@ -62,6 +62,7 @@ test('ICE loses its network path mid-call: the speaker restarts ICE through the 
       .poll(() => path.routes, { message: 'the restart gathered new candidates' })
       .toBeGreaterThan(routesBefore)
     path.restore()
+    const restoredAt = Date.now()
 
     await expect(device.getByTestId('device-call-state')).toHaveAttribute('data-state', 'live', {
       timeout: 30_000
@@ -69,7 +70,7 @@ test('ICE loses its network path mid-call: the speaker restarts ICE through the 
     await expect(operator.getByTestId(`call-${sessionid}`)).toHaveAttribute('data-state', 'live')
     const after = await expectTone(device, AUDIO, 1000)
     process.stdout.write(
-      `after the ICE restart: ${after.peakHz.toFixed(0)} Hz at ${after.dbfs.toFixed(1)} dBFS; ${path.dropped} datagrams dropped during the cut\n`
+      `after the ICE restart: ${after.peakHz.toFixed(0)} Hz at ${after.dbfs.toFixed(1)} dBFS, ${Date.now() - restoredAt} ms after the path came back; ${path.dropped} datagrams dropped during the cut\n`
     )
     await expect(device.getByTestId('device-session')).toHaveText(sessionid)
   } finally {
