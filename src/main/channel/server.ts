@@ -19,6 +19,7 @@ import {
   isDevModeOperation,
   parseFrame
 } from '../../shared/protocol'
+import { FALL_BACK, readDataEnvelope } from './data-envelope'
 import { CloseCode, type ServerLimits, resolveLimits } from './limits'
 
 export interface ChannelServerOptions {
@@ -130,6 +131,8 @@ interface AddressEntry {
 interface Connection {
   id: number
   ws: WebSocket
+  /** The per-address counters it counts against (null: exempt). */
+  address: AddressEntry | null
   uuid: string | null
   connectedAt: number
   lastSeen: number
@@ -142,11 +145,15 @@ interface Connection {
   /** Not read from until the next turn of the event loop: over maxReadBurstBytes. */
   yielding: boolean
   badFrames: number
-  sessions: Set<Session>
+  /** Null until the connection first takes part in a session: most never do at a time. */
+  sessions: Set<Session> | null
   closed: boolean
 }
 
 export const DEFAULT_PATHS = ['/channel', '/'] as const
+
+/** Options of every send: relayed frames are Buffers but go out as text, as they came in. */
+const TEXT_MESSAGE = { binary: false } as const
 
 /** The server's own close code for a socket that ended without a close frame. */
 const ABNORMAL_CLOSURE = 1006
@@ -169,7 +176,8 @@ export class ChannelServer {
   private wss: WebSocketServer | null = null
   private sweepTimer: ReturnType<typeof setInterval> | null = null
   private readonly connections = new Set<Connection>()
-  private readonly sockets = new Set<WebSocket>()
+  /** Sockets still open, including ones being closed, with their connection. */
+  private readonly sockets = new Map<WebSocket, Connection>()
   private readonly addresses = new Map<string, AddressEntry>()
   private readonly sessions = new Map<string, Session>()
   private readonly sessionsByUuid = new Map<string, Set<Session>>()
@@ -179,6 +187,12 @@ export class ChannelServer {
   /** Coarse clock, advanced by the sweep: the relay path never reads the system clock. */
   private now = Date.now()
   private address: AddressInfo | null = null
+  /**
+   * One set of socket listeners for all connections: closures per connection would cost every
+   * idle connection three functions and their scope (about 250 B); a socket finds its
+   * connection in `sockets` instead.
+   */
+  private readonly listeners = this.socketListeners()
 
   constructor(options: ChannelServerOptions = {}) {
     this.limits = resolveLimits(options.limits)
@@ -326,7 +340,7 @@ export class ChannelServer {
 
   stats(): ServerStats {
     let bufferedBytes = 0
-    for (const ws of this.sockets) bufferedBytes += ws.bufferedAmount
+    for (const ws of this.sockets.keys()) bufferedBytes += ws.bufferedAmount
     return {
       connections: this.connections.size,
       sockets: this.sockets.size,
@@ -358,7 +372,7 @@ export class ChannelServer {
     for (const conn of [...this.connections]) this.drop(conn, CloseCode.GOING_AWAY, 'server shutting down')
     // ws cuts off a peer that does not answer the close within closeTimeoutMs.
     await Promise.all(
-      [...this.sockets].map(
+      [...this.sockets.keys()].map(
         (ws) =>
           new Promise<void>((resolve) => {
             if (ws.readyState === ws.CLOSED) return resolve()
@@ -379,8 +393,9 @@ export class ChannelServer {
 
   /** Every check that needs no socket happens here, before the WebSocket exists. */
   private upgrade(wss: WebSocketServer, req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    // A shared function, not a closure: a closure here would share this call's scope with the
-    // handleUpgrade callback and keep the whole upgrade request alive as long as the socket.
+    // For a refused upgrade (ws has no listener on the socket yet). A shared function, not a
+    // closure: a closure here would share this call's scope with the handleUpgrade callback and
+    // keep the whole upgrade request alive as long as the socket.
     socket.on('error', destroyOnError)
     const entry = this.addressEntry(req)
     if (entry !== null && ++entry.handshakes > this.limits.handshakesPerIpPerWindow) {
@@ -405,6 +420,9 @@ export class ChannelServer {
     if (this.tokenDigest !== null && !this.tokenMatches(req, q < 0 ? '' : target.slice(q + 1))) {
       return rejectUpgrade(socket, 401, 'Unauthorized', 'WWW-Authenticate: Bearer\r\n')
     }
+    // ws puts its own error listener on the socket for the rest of its life: ours would only
+    // cost every connection a listener array.
+    socket.off('error', destroyOnError)
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req))
   }
 
@@ -436,9 +454,12 @@ export class ChannelServer {
   }
 
   private accept(ws: WebSocket, req: IncomingMessage): void {
+    const address = this.addressEntry(req)
+    if (address !== null) address.open++
     const conn: Connection = {
       id: this.nextConnectionId++,
       ws,
+      address,
       uuid: null,
       connectedAt: this.now,
       lastSeen: this.now,
@@ -448,28 +469,61 @@ export class ChannelServer {
       throttled: false,
       yielding: false,
       badFrames: 0,
-      sessions: new Set(),
+      sessions: null,
       closed: false
     }
-    const entry = this.addressEntry(req)
-    if (entry !== null) entry.open++
-    this.sockets.add(ws)
+    this.sockets.set(ws, conn)
     this.connections.add(conn)
     // Never leave a socket without an error listener: an unhandled 'error' kills the process.
-    // ws reports protocol violations (bad UTF-8, reserved bits, oversized frames) as errors and
-    // closes the socket itself: the peer misbehaved, so its sessions end at once.
-    ws.on('error', () => this.cleanup(conn, false))
-    ws.on('close', (code) => {
-      this.sockets.delete(ws)
-      if (entry !== null && --entry.open <= 0 && entry.handshakes === 0) {
-        if (this.addresses.get(entry.key) === entry) this.addresses.delete(entry.key)
-      }
-      // 1006: the socket ended without a close frame (cut, crash, network change). Anything
-      // the server closed itself was cleaned up before, so this only sees the peer's doing.
-      this.cleanup(conn, code === ABNORMAL_CLOSURE)
-    })
-    ws.on('message', (data, isBinary) => this.receive(conn, data, isBinary))
+    // The listeners are the server's, shared by every socket (see socketListeners).
+    ws.on('error', this.listeners.error)
+    ws.on('close', this.listeners.close)
+    ws.on('message', this.listeners.message)
     this.send(conn, frames.iam())
+  }
+
+  /** ws calls its listeners with the socket as `this`. */
+  private socketListeners(): SocketListeners {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- `this` is the socket inside
+    const server = this
+    return {
+      error(this: WebSocket) {
+        server.socketError(this)
+      },
+      close(this: WebSocket, code: number) {
+        server.socketClose(this, code)
+      },
+      message(this: WebSocket, data: RawData, isBinary: boolean) {
+        server.socketMessage(this, data, isBinary)
+      }
+    }
+  }
+
+  /**
+   * ws reports protocol violations (bad UTF-8, reserved bits, oversized frames) as errors and
+   * closes the socket itself: the peer misbehaved, so its sessions end at once.
+   */
+  private socketError(ws: WebSocket): void {
+    const conn = this.sockets.get(ws)
+    if (conn !== undefined) this.cleanup(conn, false)
+  }
+
+  private socketClose(ws: WebSocket, code: number): void {
+    const conn = this.sockets.get(ws)
+    if (conn === undefined) return
+    this.sockets.delete(ws)
+    const entry = conn.address
+    if (entry !== null && --entry.open <= 0 && entry.handshakes === 0) {
+      if (this.addresses.get(entry.key) === entry) this.addresses.delete(entry.key)
+    }
+    // 1006: the socket ended without a close frame (cut, crash, network change). Anything
+    // the server closed itself was cleaned up before, so this only sees the peer's doing.
+    this.cleanup(conn, code === ABNORMAL_CLOSURE)
+  }
+
+  private socketMessage(ws: WebSocket, data: RawData, isBinary: boolean): void {
+    const conn = this.sockets.get(ws)
+    if (conn !== undefined) this.receive(conn, data, isBinary)
   }
 
   private receive(conn: Connection, data: RawData, isBinary: boolean): void {
@@ -508,6 +562,8 @@ export class ChannelServer {
       )
     }
     if (isBinary) return this.badFrame(conn, 'binary frames are not supported; send JSON text')
+    // A tap sees every frame as text, so with one the relay takes the full parser's path too.
+    if (this.tap === undefined && this.relayFast(conn, buf)) return
     const text = buf.toString('utf8')
     if (this.tap) this.tap({ direction: 'in', connectionId: conn.id, uuid: conn.uuid, text, at: Date.now() })
     const parsed = parseFrame(text)
@@ -638,7 +694,7 @@ export class ChannelServer {
     this.sessions.set(id, session)
     if (owned) owned.add(session)
     else this.sessionsByUuid.set(uuid, new Set([session]))
-    conn.sessions.add(session)
+    addMembership(conn, session)
     this.send(conn, frames.createReply({ sessionid: id, trxid: req.trxid }))
   }
 
@@ -658,11 +714,11 @@ export class ChannelServer {
     if (slot || twin) {
       if (twin) {
         session.members.delete(twin)
-        twin.sessions.delete(session)
+        twin.sessions?.delete(session)
       }
       if (slot?.owner || session.owner === twin) session.owner = conn
       session.members.add(conn)
-      conn.sessions.add(session)
+      addMembership(conn, session)
       if (slot) this.deliverHeld(conn, slot) // first, as for create_session
       this.send(conn, resumed)
       return
@@ -671,7 +727,7 @@ export class ChannelServer {
       return this.sendError(conn, req, ResultCode.CONFLICT, `session "${id}" is full`)
     }
     session.members.add(conn)
-    conn.sessions.add(session)
+    addMembership(conn, session)
     this.send(conn, frames.successReply('join_session', req.trxid))
     this.fanOut(session, conn, JSON.stringify(frames.sessionNotify('join_session', id, session.channeltype)))
   }
@@ -688,34 +744,58 @@ export class ChannelServer {
     this.endSession(session, conn)
   }
 
-  /** The hot path: forward the received bytes unchanged to every other member. */
+  /** Forwards the received bytes unchanged to every other member, or says why it cannot. */
   private relay(conn: Connection, frame: Frame, raw: Buffer): void {
+    const session = this.relayTarget(conn, frame.sessionid)
+    if (session !== null) return this.fanOut(session, conn, raw)
     if (conn.uuid === null)
       return this.sendError(conn, frame, ResultCode.UNAUTHORIZED, 'not authenticated: send auth first')
-    let session: Session | undefined
     if (frame.sessionid !== undefined) {
-      session = this.sessions.get(frame.sessionid)
-      if (!session || !session.members.has(conn)) {
-        return this.sendError(
-          conn,
-          frame,
-          ResultCode.FORBIDDEN,
-          `not a member of session "${frame.sessionid}"; nothing was forwarded`
-        )
-      }
-    } else if (conn.sessions.size === 1) {
-      session = conn.sessions.values().next().value as Session
-    } else {
       return this.sendError(
         conn,
         frame,
-        conn.sessions.size === 0 ? ResultCode.FORBIDDEN : ResultCode.BAD_REQUEST,
-        conn.sessions.size === 0
-          ? 'not a member of any session; nothing was forwarded'
-          : 'missing field "sessionid" (member of several sessions)'
+        ResultCode.FORBIDDEN,
+        `not a member of session "${frame.sessionid}"; nothing was forwarded`
       )
     }
+    const count = membershipCount(conn)
+    return this.sendError(
+      conn,
+      frame,
+      count === 0 ? ResultCode.FORBIDDEN : ResultCode.BAD_REQUEST,
+      count === 0
+        ? 'not a member of any session; nothing was forwarded'
+        : 'missing field "sessionid" (member of several sessions)'
+    )
+  }
+
+  /**
+   * The hot path: a data frame relayed from its bytes (see data-envelope.ts). False when the
+   * frame needs the full parser: not a plain data frame, or one the relay refuses (the refusal
+   * is then built from the parsed frame, exactly as for any other frame).
+   */
+  private relayFast(conn: Connection, raw: Buffer): boolean {
+    if (conn.uuid === null || conn.sessions === null) return false // refused either way
+    // A sender usually has one session: naming its id spares a copy of the id from the frame.
+    const only = conn.sessions.size === 1 ? (conn.sessions.values().next().value as Session) : null
+    const sessionid = readDataEnvelope(raw, only?.id)
+    if (sessionid === FALL_BACK) return false
+    const session = this.relayTarget(conn, sessionid)
+    if (session === null) return false
     this.fanOut(session, conn, raw)
+    return true
+  }
+
+  /** The session a data frame goes to: the named one, or the only one; null if none may take it. */
+  private relayTarget(conn: Connection, sessionid: string | undefined): Session | null {
+    if (conn.uuid === null) return null
+    if (sessionid !== undefined) {
+      const session = this.sessions.get(sessionid)
+      return session !== undefined && session.members.has(conn) ? session : null
+    }
+    return conn.sessions !== null && conn.sessions.size === 1
+      ? (conn.sessions.values().next().value as Session)
+      : null
   }
 
   // ------------------------------------------------------------------------------------------
@@ -741,11 +821,11 @@ export class ChannelServer {
   private reclaim(session: Session, conn: Connection): void {
     if (session.owner !== conn) {
       session.members.delete(session.owner)
-      session.owner.sessions.delete(session)
+      session.owner.sessions?.delete(session)
       session.owner = conn
     }
     session.members.add(conn)
-    conn.sessions.add(session)
+    addMembership(conn, session)
   }
 
   private memberWithUuid(session: Session, uuid: string): Connection | undefined {
@@ -773,7 +853,7 @@ export class ChannelServer {
     }
     const notify = JSON.stringify(frames.sessionNotify('destroy_session', session.id, session.channeltype))
     for (const member of [...session.members]) {
-      member.sessions.delete(session)
+      member.sessions?.delete(session)
       if (member !== by) this.sendRaw(member, notify)
     }
     session.members.clear()
@@ -797,8 +877,8 @@ export class ChannelServer {
     conn.closed = true
     const grace = lost && conn.uuid !== null && this.limits.reconnectGraceMs > 0
     if (grace) this.now = Date.now() // off the hot path: the deadline should be exact
-    const sessions = [...conn.sessions]
-    conn.sessions.clear()
+    const sessions = conn.sessions === null ? [] : [...conn.sessions]
+    conn.sessions = null
     for (const session of sessions) {
       session.members.delete(conn)
       if (grace) this.park(session, conn)
@@ -954,8 +1034,23 @@ export class ChannelServer {
       const text = typeof payload === 'string' ? payload : payload.toString('utf8')
       this.tap({ direction: 'out', connectionId: conn.id, uuid: conn.uuid, text, at: Date.now() })
     }
-    conn.ws.send(payload, { binary: false })
+    conn.ws.send(payload, TEXT_MESSAGE)
   }
+}
+
+interface SocketListeners {
+  error: (this: WebSocket) => void
+  close: (this: WebSocket, code: number) => void
+  message: (this: WebSocket, data: RawData, isBinary: boolean) => void
+}
+
+function addMembership(conn: Connection, session: Session): void {
+  if (conn.sessions === null) conn.sessions = new Set([session])
+  else conn.sessions.add(session)
+}
+
+function membershipCount(conn: Connection): number {
+  return conn.sessions === null ? 0 : conn.sessions.size
 }
 
 /** Prefer the public service's sub-protocol; accept any other offer rather than fail the client. */
