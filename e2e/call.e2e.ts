@@ -35,8 +35,10 @@ for (const hz of [1000, 440]) {
     await expect(operator.getByTestId(`call-${sessionid}`)).toHaveAttribute('data-state', 'joined')
     await expect
       .poll(() => diagnostics(operator))
-      .toMatchObject({ peerConnections: 0, microphoneTracks: 0, uiTimers: 0 })
-    await expect.poll(() => diagnostics(device)).toMatchObject({ peerConnections: 0, microphoneTracks: 0 })
+      .toMatchObject({ peerConnections: 0, microphoneTracks: 0, uiTimers: 0, audioContexts: 0 })
+    await expect
+      .poll(() => diagnostics(device))
+      .toMatchObject({ peerConnections: 0, microphoneTracks: 0, audioContexts: 0 })
     expect((await measureAudio(device, AUDIO)).dbfs).toBeLessThan(-100) // nothing plays any more
   })
 }

@@ -1,6 +1,7 @@
 import { createPinia } from 'pinia'
 import { createApp } from 'vue'
 import App from './App.vue'
+import { runningAudioContexts } from './rtc/level-meter'
 import { livePeers } from './rtc/peer-session'
 import { liveMicrophoneTracks } from './rtc/microphone'
 import { useBridge } from './services/bridge'
@@ -16,7 +17,8 @@ window.genieBridge = {
       ...main,
       peerConnections: livePeers.count,
       microphoneTracks: liveMicrophoneTracks(),
-      uiTimers: activeTimers()
+      uiTimers: activeTimers(),
+      audioContexts: runningAudioContexts()
     }
   }
 }

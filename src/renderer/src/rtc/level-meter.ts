@@ -13,10 +13,26 @@ export const SILENCE_DBFS = -100
 const FFT_SIZE = 4096
 
 let sharedContext: AudioContext | null = null
+/** Meters not yet disposed: the context renders (and costs CPU) only while there are some. */
+let liveMeters = 0
 function audioContext(): AudioContext {
   sharedContext ??= new AudioContext()
   if (sharedContext.state === 'suspended') void sharedContext.resume()
   return sharedContext
+}
+
+/** 1 while the page's AudioContext renders (for leak checks), else 0. */
+export function runningAudioContexts(): number {
+  return sharedContext?.state === 'running' ? 1 : 0
+}
+
+/**
+ * A running AudioContext keeps an audio thread busy even when nothing is connected; a console
+ * left open between calls should cost nothing. Suspended rather than closed: a new context costs
+ * far more to make than to resume.
+ */
+function meterDisposed(): void {
+  if (--liveMeters === 0 && sharedContext?.state === 'running') void sharedContext.suspend()
 }
 
 export class LevelMeter {
@@ -25,8 +41,11 @@ export class LevelMeter {
   private readonly time: Float32Array<ArrayBuffer>
   private readonly freq: Float32Array<ArrayBuffer>
 
+  private disposed = false
+
   constructor(stream: MediaStream) {
     const ctx = audioContext()
+    liveMeters++
     this.source = ctx.createMediaStreamSource(stream)
     this.analyser = ctx.createAnalyser()
     this.analyser.fftSize = FFT_SIZE
@@ -50,7 +69,10 @@ export class LevelMeter {
   }
 
   dispose(): void {
+    if (this.disposed) return
+    this.disposed = true
     this.source.disconnect()
     this.analyser.disconnect()
+    meterDisposed()
   }
 }
