@@ -42,3 +42,28 @@ for (const hz of [1000, 440]) {
     expect((await measureAudio(device, AUDIO)).dbfs).toBeLessThan(-100) // nothing plays any more
   })
 }
+
+test('the console raises a call-quality alarm by its own thresholds, and refuses a threshold out of range', async () => {
+  const device = await scenario.page()
+  const operator = await scenario.page({ toneHz: 1000 })
+  const sessionid = await liveCall(scenario.host(), device, operator)
+  const quality = operator.getByTestId(`quality-${sessionid}`)
+  await expect(quality).toHaveAttribute('data-alarms', '')
+  await operator.getByTestId('quality-alarms').locator('summary').click()
+  const rtt = operator.getByTestId('alarm-rttMs')
+
+  await rtt.fill('0') // any measured round trip is now an alarm
+  await rtt.press('Enter')
+  await expect(quality).toHaveAttribute('data-alarms', /rtt/)
+  await expect(quality.getByRole('alert')).toBeVisible()
+
+  await rtt.fill('-5')
+  await rtt.press('Enter')
+  await expect(operator.getByTestId('alarm-invalid')).toBeVisible()
+  await expect(quality).toHaveAttribute('data-alarms', /rtt/) // the refused value changed nothing
+
+  await rtt.fill('300')
+  await rtt.press('Enter')
+  await expect(operator.getByTestId('alarm-invalid')).toBeHidden()
+  await expect(quality).toHaveAttribute('data-alarms', '')
+})

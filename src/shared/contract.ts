@@ -148,6 +148,24 @@ export interface Settings {
   outputDeviceId: string
   /** Echo cancellation, noise suppression and auto gain per microphone ('' = the default one). */
   audioProcessing: Record<string, AudioProcessing>
+  /** Above these a call's quality indicator raises its alarm (the console's per-speaker rows). */
+  qualityAlarms: QualityAlarms
+}
+
+export interface QualityAlarms {
+  /** Share of packets lost since the previous reading, in percent. */
+  lossPercent: number
+  jitterMs: number
+  rttMs: number
+}
+
+export const DEFAULT_QUALITY_ALARMS: QualityAlarms = { lossPercent: 5, jitterMs: 50, rttMs: 300 }
+
+/** What each alarm may be set to (0: alarm on any measured value). */
+export const QUALITY_ALARM_RANGE: Record<keyof QualityAlarms, { min: number; max: number }> = {
+  lossPercent: { min: 0, max: 100 },
+  jitterMs: { min: 0, max: 10_000 },
+  rttMs: { min: 0, max: 60_000 }
 }
 
 export interface AudioProcessing {
@@ -259,5 +277,6 @@ export const DEFAULT_SETTINGS: Settings = {
   autoStartAudio: false,
   inputDeviceId: '',
   outputDeviceId: '',
-  audioProcessing: {}
+  audioProcessing: {},
+  qualityAlarms: DEFAULT_QUALITY_ALARMS
 }

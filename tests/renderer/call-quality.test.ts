@@ -64,6 +64,18 @@ describe('call quality', () => {
     expect(quality.alarms).toEqual(['jitter', 'rtt'])
   })
 
+  it('uses the thresholds it is given (the console settings) instead of the defaults', () => {
+    const stats = report(
+      { type: 'inbound-rtp', kind: 'audio', packetsReceived: 100, packetsLost: 0, jitter: 0.002 },
+      { type: 'candidate-pair', state: 'succeeded', nominated: true, currentRoundTripTime: 0.001 }
+    )
+    expect(readQuality(stats).quality.alarms).toEqual([])
+    expect(readQuality(stats, undefined, { lossPercent: 5, jitterMs: 1, rttMs: 0 }).quality.alarms).toEqual([
+      'jitter',
+      'rtt'
+    ])
+  })
+
   it('reports nothing measured as null, not zero', () => {
     expect(readQuality(report()).quality).toMatchObject({
       lossPercent: null,

@@ -1,7 +1,13 @@
 /** Settings persisted as one JSON file in the user-data folder; unknown or invalid keys are dropped. */
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
-import { type AudioProcessing, DEFAULT_SETTINGS, type Settings } from '../../shared/contract'
+import {
+  type AudioProcessing,
+  DEFAULT_SETTINGS,
+  QUALITY_ALARM_RANGE,
+  type QualityAlarms,
+  type Settings
+} from '../../shared/contract'
 
 export const SETTINGS_FILE = 'settings.json'
 
@@ -59,6 +65,10 @@ function sanitize(input: unknown, base: Settings): Settings {
       out.audioProcessing = sanitizeProcessing(value, base.audioProcessing)
       continue
     }
+    if (key === 'qualityAlarms') {
+      out.qualityAlarms = sanitizeAlarms(value, base.qualityAlarms)
+      continue
+    }
     ;(out as Record<string, unknown>)[key] = value
   }
   return out
@@ -90,6 +100,19 @@ function sanitizeProcessing(
       noiseSuppression: p.noiseSuppression,
       autoGainControl: p.autoGainControl
     }
+  }
+  return out
+}
+
+/** Each alarm that is a number within its range replaces the current one; the rest stay. */
+function sanitizeAlarms(input: unknown, base: QualityAlarms): QualityAlarms {
+  const out = { ...base }
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) return out
+  const src = input as Record<string, unknown>
+  for (const key of Object.keys(QUALITY_ALARM_RANGE) as (keyof QualityAlarms)[]) {
+    const v = src[key]
+    const { min, max } = QUALITY_ALARM_RANGE[key]
+    if (typeof v === 'number' && Number.isFinite(v) && v >= min && v <= max) out[key] = v
   }
   return out
 }

@@ -1,13 +1,10 @@
 /**
  * Call quality from RTCPeerConnection.getStats(): packet loss, jitter, round-trip time and audio
- * level, with the thresholds above which the UI raises an alarm.
+ * level, with the thresholds above which the UI raises an alarm (user settings; these by default).
  */
-export const QUALITY_THRESHOLDS = {
-  /** Share of packets lost since the previous reading, in percent. */
-  lossPercent: 5,
-  jitterMs: 50,
-  rttMs: 300
-} as const
+import { DEFAULT_QUALITY_ALARMS, type QualityAlarms } from '@shared/contract'
+
+export const QUALITY_THRESHOLDS: QualityAlarms = DEFAULT_QUALITY_ALARMS
 
 export const QUALITY_REFRESH_MS = 1000
 
@@ -36,7 +33,8 @@ function num(v: unknown): number | null {
 /** Reads one stats report; `previous` makes the loss figure cover only the last interval. */
 export function readQuality(
   report: Iterable<Stat> | Map<string, Stat>,
-  previous?: QualityCounters
+  previous?: QualityCounters,
+  thresholds: QualityAlarms = QUALITY_THRESHOLDS
 ): { quality: CallQuality; counters: QualityCounters } {
   let received = 0
   let lost = 0
@@ -70,9 +68,9 @@ export function readQuality(
   const total = dReceived + dLost
   const lossPercent = received + lost === 0 ? null : total > 0 ? Math.max(0, (dLost / total) * 100) : 0
   const alarms: CallQuality['alarms'] = []
-  if (lossPercent !== null && lossPercent > QUALITY_THRESHOLDS.lossPercent) alarms.push('loss')
-  if (jitter !== null && jitter > QUALITY_THRESHOLDS.jitterMs) alarms.push('jitter')
-  if (rtt !== null && rtt > QUALITY_THRESHOLDS.rttMs) alarms.push('rtt')
+  if (lossPercent !== null && lossPercent > thresholds.lossPercent) alarms.push('loss')
+  if (jitter !== null && jitter > thresholds.jitterMs) alarms.push('jitter')
+  if (rtt !== null && rtt > thresholds.rttMs) alarms.push('rtt')
   return {
     quality: {
       lossPercent,
