@@ -4,6 +4,7 @@
  * so that the load generator spends the same (small) effort per frame on every server.
  */
 import WebSocket from 'ws'
+import { frames } from '../../src/shared/protocol'
 import type { SubjectId } from '../servers/subjects'
 import { ICE_CANDIDATE, SDP, type FrameKind } from './signaling-payloads'
 import { SetupReader, openSocket } from './socket-setup'
@@ -32,13 +33,7 @@ const genie: ClientProtocol = {
     const { ws: device, reader: deviceIn } = await openSocket(url, 'ws-channel-v1')
     await genieAuth(device, deviceIn, id('device', index))
     device.send(
-      JSON.stringify({
-        msgtype: 'request',
-        operation: 'create_session',
-        channeltype: 'webrtcaudio',
-        uuid: id('device', index),
-        trxid: `${id('device', index)}:2`
-      })
+      JSON.stringify(frames.createRequest({ uuid: id('device', index), trxid: `${id('device', index)}:2` }))
     )
     const created = await deviceIn.expect('create_session reply', isOk)
     const sessionid = String(created.sessionid)
@@ -46,14 +41,9 @@ const genie: ClientProtocol = {
     const { ws: web, reader: webIn } = await openSocket(url, 'ws-channel-v1')
     await genieAuth(web, webIn, id('web', index))
     web.send(
-      JSON.stringify({
-        msgtype: 'request',
-        operation: 'join_session',
-        channeltype: 'webrtcaudio',
-        sessionid,
-        uuid: id('web', index),
-        trxid: `${id('web', index)}:2`
-      })
+      JSON.stringify(
+        frames.joinRequest({ sessionid, uuid: id('web', index), trxid: `${id('web', index)}:2` })
+      )
     )
     await webIn.expect('join_session reply', isOk)
     await deviceIn.expect('join_session notify', (f) => f.operation === 'join_session')
@@ -65,7 +55,7 @@ const genie: ClientProtocol = {
   async connectIdle(url, index) {
     const { ws, reader } = await openSocket(url, 'ws-channel-v1')
     await genieAuth(ws, reader, id('idle', index))
-    ws.send(JSON.stringify({ msgtype: 'notify', operation: 'ras_alive', channeltype: 'system' }))
+    ws.send(JSON.stringify(frames.rasAlive()))
     await reader.expect('ras_alive echo', (f) => f.operation === 'ras_alive')
     reader.detach()
     return ws
@@ -74,21 +64,12 @@ const genie: ClientProtocol = {
 
 async function genieAuth(ws: WebSocket, reader: SetupReader, uuid: string): Promise<void> {
   await reader.expect('iam', (f) => f.operation === 'iam')
-  ws.send(
-    JSON.stringify({
-      msgtype: 'request',
-      operation: 'auth',
-      uuid,
-      channeltype: 'webrtcaudio',
-      trxid: `${uuid}:1`
-    })
-  )
+  ws.send(JSON.stringify(frames.authRequest({ uuid, trxid: `${uuid}:1` })))
   await reader.expect('auth reply', isOk)
 }
 
 function genieFrames(sessionid: string): ConnectedPair['frames'] {
-  const data = (payload: unknown): Buffer =>
-    frame({ msgtype: 'data', channeltype: 'webrtcaudio', sessionid, data: payload })
+  const data = (payload: Record<string, unknown>): Buffer => frame(frames.data({ sessionid, data: payload }))
   const candidate = { type: 'candidate', label: 0, id: '0', candidate: ICE_CANDIDATE }
   return {
     candidate: { fromDevice: data(candidate), fromWeb: data(candidate) },
@@ -159,7 +140,7 @@ const bare: ClientProtocol = {
 
   async connectIdle(url, index) {
     const ws = await openQuiet(`${url}?pair=idle-${index}`)
-    ws.send(JSON.stringify({ msgtype: 'notify', operation: 'ras_alive', channeltype: 'system' }))
+    ws.send(JSON.stringify(frames.rasAlive()))
     return ws
   }
 }
