@@ -4,23 +4,29 @@
  */
 import type { SubjectId } from '../servers/subjects'
 
-export interface BenchOptions {
+/** How the relay load runs (the relay load generator takes these as they are). */
+export interface RelayLoadShape {
+  /** Device/web pairs per server. */
+  pairs: number
+  /** Frames in flight per pair. */
+  window: number
+  /** Unmeasured load per server and frame kind before the first measured slice (JIT warm-up). */
+  warmupMs: number
+  /** Unmeasured start of every slice, until the window of frames in flight is in its steady state. */
+  rampMs: number
+  /** Measured part of every slice. */
+  sliceMs: number
+  /** Slices per server and frame kind in a repetition: each round loads every server with every frame kind once. */
+  rounds: number
+}
+
+export interface BenchOptions extends RelayLoadShape {
   /** Repetitions of the relay workload (fresh processes each time). */
   relayRuns: number
   /** Repetitions of the idle-scale workload. */
   idleRuns: number
   /** Repetitions of the call-setup workload (two app calls and two bare calls each). */
   callRuns: number
-  pairs: number
-  window: number
-  /** Relay: unmeasured load per server and frame kind at the start of a repetition. */
-  warmupMs: number
-  /** Relay: unmeasured start of each slice. */
-  rampMs: number
-  /** Relay: measured time of each slice. */
-  sliceMs: number
-  /** Relay: slices per server and frame kind in a repetition. */
-  rounds: number
   idleCounts: number[]
   idleConcurrency: number
 }

@@ -14,6 +14,7 @@ import { performance } from 'node:perf_hooks'
 import type WebSocket from 'ws'
 import { cpuTicks, sleep, ticksToMicroseconds } from '../lib/proc-stats'
 import { percentileOfSorted } from '../lib/stats'
+import type { RelayLoadShape } from '../lib/workload'
 import type { SubjectId } from '../servers/subjects'
 import { CLIENT_PROTOCOLS, type ConnectedPair } from './client-protocols'
 import { FRAME_KINDS, payloadMarker, type FrameKind } from './signaling-payloads'
@@ -27,18 +28,8 @@ export interface RelayTarget {
   serverPid: number
 }
 
-export interface RelayLoadOptions {
+export interface RelayLoadOptions extends RelayLoadShape {
   targets: RelayTarget[]
-  pairs: number
-  window: number
-  /** Unmeasured load per server and frame kind before the first measured slice (JIT warm-up). */
-  warmupMs: number
-  /** Unmeasured start of every slice, until the window of frames in flight is in its steady state. */
-  rampMs: number
-  /** Measured part of every slice. */
-  sliceMs: number
-  /** Each round loads every server with every frame kind once. */
-  rounds: number
 }
 
 export interface RelayMeasurement {
