@@ -87,6 +87,14 @@ describe('registerIpc', () => {
 
   const server = () => core.embeddedServer!
 
+  /** The page opens channel connection 'c'; resolves once the embedded server has it. */
+  const connectChannel = async (contents: FakeWebContents): Promise<void> => {
+    expect(
+      (await ipcMain.invoke('channel:connect', from(contents), { connectionId: 'c', uuid: 'dev' })).ok
+    ).toBe(true)
+    await vi.waitFor(() => expect(server().connectionCount).toBe(1), WAIT)
+  }
+
   beforeAll(async () => {
     core = await AppCore.start({ host: 'electron', version: 'test', dataDir: null })
   })
@@ -236,10 +244,7 @@ describe('registerIpc', () => {
   it('closes them on a main-frame navigation (reload) and gives the new page a fresh scope', async () => {
     register({ isAllowedNavigation: (url) => isAppUrl(url) })
     const contents = appPage()
-    expect(
-      (await ipcMain.invoke('channel:connect', from(contents), { connectionId: 'c', uuid: 'dev' })).ok
-    ).toBe(true)
-    await vi.waitFor(() => expect(server().connectionCount).toBe(1), WAIT)
+    await connectChannel(contents)
 
     contents.navigate(APP_PAGE)
     await vi.waitFor(() => expect(server().connectionCount).toBe(0), WAIT)
@@ -248,20 +253,14 @@ describe('registerIpc', () => {
     // The reloaded page starts clean: its old connection id is unknown, and it can connect again.
     const old = await ipcMain.invoke('channel:keepalive', from(contents), { connectionId: 'c' })
     expect(!old.ok && old.error.result_cd).toBe(ResultCode.NOT_FOUND)
-    expect(
-      (await ipcMain.invoke('channel:connect', from(contents), { connectionId: 'c', uuid: 'dev' })).ok
-    ).toBe(true)
-    await vi.waitFor(() => expect(server().connectionCount).toBe(1), WAIT)
+    await connectChannel(contents)
     contents.destroy()
   })
 
   it('keeps them through same-document and sub-frame navigations, and through blocked navigations', async () => {
     register({ isAllowedNavigation: (url) => isAppUrl(url) })
     const contents = appPage()
-    expect(
-      (await ipcMain.invoke('channel:connect', from(contents), { connectionId: 'c', uuid: 'dev' })).ok
-    ).toBe(true)
-    await vi.waitFor(() => expect(server().connectionCount).toBe(1), WAIT)
+    await connectChannel(contents)
 
     contents.navigate(`${APP_PAGE}#/device`, { isSameDocument: true })
     contents.navigate('file:///opt/genie-bridge/frame.html', { isMainFrame: false })
@@ -278,10 +277,7 @@ describe('registerIpc', () => {
   it('closes them when the renderer process is gone', async () => {
     register()
     const contents = appPage()
-    expect(
-      (await ipcMain.invoke('channel:connect', from(contents), { connectionId: 'c', uuid: 'dev' })).ok
-    ).toBe(true)
-    await vi.waitFor(() => expect(server().connectionCount).toBe(1), WAIT)
+    await connectChannel(contents)
     contents.emit('render-process-gone', {}, { reason: 'crashed', exitCode: 1 })
     await vi.waitFor(() => expect(server().connectionCount).toBe(0), WAIT)
     expect(core.scopeCount).toBe(0)
@@ -319,10 +315,7 @@ describe('registerIpc', () => {
   it('disposing the registration closes every page scope and detaches from the pages', async () => {
     register()
     const contents = appPage()
-    expect(
-      (await ipcMain.invoke('channel:connect', from(contents), { connectionId: 'c', uuid: 'dev' })).ok
-    ).toBe(true)
-    await vi.waitFor(() => expect(server().connectionCount).toBe(1), WAIT)
+    await connectChannel(contents)
     dispose!()
     dispose = null
     await vi.waitFor(() => expect(server().connectionCount).toBe(0), WAIT)
