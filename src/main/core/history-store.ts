@@ -1,7 +1,7 @@
 /** Call history kept as one JSON file in the user-data folder, newest last, bounded. */
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
-import { dirname, join } from 'node:path'
+import { join } from 'node:path'
 import type { CallRecord } from '../../shared/contract'
+import { JsonFile } from './json-file'
 
 export const HISTORY_FILE = 'call-history.json'
 /** Records kept; the oldest go first. */
@@ -10,11 +10,11 @@ export const HISTORY_LIMIT = 1000
 export class HistoryStore {
   private records: CallRecord[] = []
   private loaded = false
-  private writing: Promise<void> = Promise.resolve()
-  private readonly file: string
+  /** Null: kept in memory only. */
+  private readonly file: JsonFile | null
 
   constructor(dataDir: string | null) {
-    this.file = dataDir ? join(dataDir, HISTORY_FILE) : ''
+    this.file = dataDir ? new JsonFile(join(dataDir, HISTORY_FILE)) : null
   }
 
   async list(): Promise<CallRecord[]> {
@@ -41,7 +41,7 @@ export class HistoryStore {
     this.loaded = true
     if (!this.file) return
     try {
-      const raw = JSON.parse(await readFile(this.file, 'utf8')) as unknown
+      const raw = await this.file.read()
       if (Array.isArray(raw))
         this.records = raw.flatMap((r) => (isRecord(r) ? [r] : [])).slice(-HISTORY_LIMIT)
     } catch {
@@ -50,15 +50,7 @@ export class HistoryStore {
   }
 
   private async save(): Promise<void> {
-    if (!this.file) return
-    const snapshot = JSON.stringify(this.records)
-    this.writing = this.writing.then(async () => {
-      await mkdir(dirname(this.file), { recursive: true })
-      const tmp = `${this.file}.${process.pid}.tmp`
-      await writeFile(tmp, snapshot)
-      await rename(tmp, this.file)
-    })
-    await this.writing
+    await this.file?.write(this.records)
   }
 }
 

@@ -1,6 +1,5 @@
 /** Settings persisted as one JSON file in the user-data folder; unknown or invalid keys are dropped. */
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
-import { dirname, join } from 'node:path'
+import { join } from 'node:path'
 import {
   type AudioProcessing,
   DEFAULT_SETTINGS,
@@ -8,24 +7,24 @@ import {
   type QualityAlarms,
   type Settings
 } from '../../shared/contract'
+import { JsonFile } from './json-file'
 
 export const SETTINGS_FILE = 'settings.json'
 
 export class SettingsStore {
   private current: Settings = { ...DEFAULT_SETTINGS }
-  private writing: Promise<void> = Promise.resolve()
-  readonly file: string
+  /** Null: kept in memory only. */
+  private readonly file: JsonFile | null
 
   constructor(dataDir: string | null, defaults: Partial<Settings> = {}) {
-    this.file = dataDir ? join(dataDir, SETTINGS_FILE) : ''
+    this.file = dataDir ? new JsonFile(join(dataDir, SETTINGS_FILE)) : null
     this.current = { ...DEFAULT_SETTINGS, ...defaults }
   }
 
   async load(): Promise<Settings> {
     if (!this.file) return this.get()
     try {
-      const raw = JSON.parse(await readFile(this.file, 'utf8')) as unknown
-      this.current = sanitize(raw, this.current)
+      this.current = sanitize(await this.file.read(), this.current)
     } catch {
       // Missing or unreadable: keep the defaults; the next save writes a good file.
     }
@@ -38,17 +37,7 @@ export class SettingsStore {
 
   async update(patch: unknown): Promise<Settings> {
     this.current = sanitize(patch, this.current)
-    const snapshot = JSON.stringify(this.current, null, 2)
-    if (this.file) {
-      // Serialise writes and replace atomically so that a crash never leaves half a file.
-      this.writing = this.writing.then(async () => {
-        await mkdir(dirname(this.file), { recursive: true })
-        const tmp = `${this.file}.${process.pid}.tmp`
-        await writeFile(tmp, snapshot)
-        await rename(tmp, this.file)
-      })
-      await this.writing
-    }
+    await this.file?.write(this.current, 2)
     return this.get()
   }
 }
