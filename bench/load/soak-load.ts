@@ -15,7 +15,7 @@ import { createInterface } from 'node:readline'
 import { ChannelClient } from '../../src/main/channel/client'
 import { sleep } from '../lib/proc-stats'
 import { percentileOfSorted } from '../lib/stats'
-import { CutProxy } from './cut-proxy'
+import { TcpProxy } from '../../tests/helpers/tcp-proxy'
 
 export interface SoakLoadOptions {
   /** ws://127.0.0.1:PORT/channel of the server (the clients connect through the proxy instead). */
@@ -259,7 +259,7 @@ class Pair {
   }
 }
 
-function totals(pairs: readonly Pair[], proxy: CutProxy): SoakTotals {
+function totals(pairs: readonly Pair[], proxy: TcpProxy): SoakTotals {
   const t: SoakTotals = {
     pairs: pairs.length,
     clients: pairs.length * 2,
@@ -337,7 +337,7 @@ async function main(): Promise<void> {
 
   const random = seeded(options.seed)
   const target = new URL(options.url)
-  const proxy = new CutProxy(Number(target.port))
+  const proxy = new TcpProxy(Number(target.port))
   await proxy.start()
   const viaProxy = `ws://127.0.0.1:${proxy.port}${target.pathname}`
 

@@ -1,4 +1,8 @@
-/** A TCP proxy on 127.0.0.1 that a test can cut (drop every live connection) and restore. */
+/**
+ * A TCP proxy on 127.0.0.1 that a test can cut (drop every live connection, or one) and restore.
+ * A cut destroys both sockets of a connection, so the client and the server each see it end
+ * without a WebSocket close frame, as after a network blip.
+ */
 import { type Server, type Socket, createServer, connect } from 'node:net'
 
 export class TcpProxy {
@@ -6,6 +10,9 @@ export class TcpProxy {
   private readonly pairs = new Set<[Socket, Socket]>()
   private refusing = false
   port = 0
+  /** Connections accepted and single connections cut (cutOne) so far. */
+  accepted = 0
+  cuts = 0
 
   constructor(
     private readonly targetPort: number,
@@ -16,6 +23,7 @@ export class TcpProxy {
     this.server = createServer((client) => {
       client.on('error', () => undefined)
       if (this.refusing) return client.destroy()
+      this.accepted++
       const upstream = connect(this.targetPort, this.targetHost)
       upstream.on('error', () => client.destroy())
       client.on('error', () => upstream.destroy())
@@ -48,6 +56,17 @@ export class TcpProxy {
       a.destroy()
       b.destroy()
     }
+  }
+
+  /** Cuts the connection at position `random() * live` (if any); returns whether one was cut. */
+  cutOne(random: () => number): boolean {
+    const live = [...this.pairs]
+    const pair = live[Math.floor(random() * live.length)]
+    if (!pair) return false
+    pair[0].destroy()
+    pair[1].destroy()
+    this.cuts++
+    return true
   }
 
   restore(): void {
