@@ -25,21 +25,17 @@ interface Forwarder {
 
 export class UdpPath {
   private readonly forwarders = new Map<string, Promise<Forwarder>>()
-  private cut_ = false
+  private isCut = false
   /** Datagrams carried (both directions) and dropped while cut. */
   carried = 0
   dropped = 0
 
-  get isCut(): boolean {
-    return this.cut_
-  }
-
   cut(): void {
-    this.cut_ = true
+    this.isCut = true
   }
 
   restore(): void {
-    this.cut_ = false
+    this.isCut = false
   }
 
   /** Number of candidates routed through this path so far. */
@@ -119,7 +115,7 @@ export class UdpPath {
   /** Whether a datagram from `from` goes on (loopback only, and not while cut); counts it. */
   private pass(from: RemoteInfo): boolean {
     if (from.address !== LOOPBACK) return false
-    if (this.cut_) {
+    if (this.isCut) {
       this.dropped++
       return false
     }
