@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { expect, test } from '@playwright/test'
 import { expectTone } from './support/audio'
-import { AUDIO } from './support/app'
+import { AUDIO, createChannel } from './support/app'
 import { ARTIFACTS, useScenario } from './support/scenario'
 
 // The kiosk shows a speaker, the console and the live signaling on one screen. A whole call must
@@ -45,8 +45,7 @@ test('the signaling view of a call holds every frame of the flow in order, and e
   await kiosk.goto(scenario.url('/kiosk'))
   await expect(kiosk.getByTestId('device-connection')).toHaveAttribute('data-state', 'ready')
   await expect(kiosk.getByTestId('console-connection')).toHaveAttribute('data-state', 'ready')
-  await kiosk.getByTestId('device-create').click()
-  const sessionid = (await kiosk.getByTestId('device-session').textContent())!.trim()
+  const sessionid = await createChannel(kiosk)
   await kiosk.getByTestId('console-session-input').fill(sessionid)
   await kiosk.getByTestId('console-join').click()
   await expect(kiosk.getByTestId('device-web-joined')).toHaveAttribute('data-joined', 'true')

@@ -254,6 +254,15 @@ export interface BridgeErrorShape {
   message: string
 }
 
+/**
+ * The same contract over the browser host's WebSocket (/bridge): the page sends one `call` per
+ * message; the host answers with `result` and pushes `event`, in batches (an array per message).
+ */
+export type BridgeClientMessage = { kind: 'call'; id: number; name: string; req?: unknown }
+export type BridgeHostMessage =
+  | { kind: 'result'; id: number; outcome: Outcome<unknown> }
+  | { kind: 'event'; name: string; payload: unknown }
+
 /** Thrown in the renderer when a command fails; `result_cd` follows PROTOCOL.md §7. */
 export class BridgeError extends Error {
   constructor(

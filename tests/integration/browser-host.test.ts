@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import WebSocket from 'ws'
 import { AppCore } from '../../src/main/core/app-core'
 import { BrowserHost } from '../../src/main/host/browser-host'
+import type { BridgeHostMessage } from '../../src/shared/contract'
 
 let core: AppCore
 let host: BrowserHost
@@ -27,9 +28,12 @@ afterEach(async () => {
 })
 
 /** A page's side of /bridge: call(name, req) → outcome, and the events received. */
-async function bridge(
-  token: string
-): Promise<{ call(name: string, req?: unknown): Promise<unknown>; events: unknown[]; ws: WebSocket }> {
+async function bridge(token: string): Promise<{
+  call(name: string, req?: unknown): Promise<unknown>
+  events: unknown[]
+  batches: BridgeHostMessage[][]
+  ws: WebSocket
+}> {
   const ws = new WebSocket(`${base.replace('http', 'ws')}/bridge?token=${token}`)
   await new Promise((resolve, reject) => {
     ws.once('open', resolve)
@@ -38,14 +42,19 @@ async function bridge(
   let id = 0
   const waiting = new Map<number, (o: unknown) => void>()
   const events: unknown[] = []
+  const batches: BridgeHostMessage[][] = []
   ws.on('message', (d) => {
-    const msg = JSON.parse(d.toString()) as { kind: string; id: number; outcome: unknown }
-    if (msg.kind === 'result') waiting.get(msg.id)?.(msg.outcome)
-    else events.push(msg)
+    const batch = JSON.parse(d.toString()) as BridgeHostMessage[]
+    batches.push(batch)
+    for (const msg of batch) {
+      if (msg.kind === 'result') waiting.get(msg.id)?.(msg.outcome)
+      else events.push(msg)
+    }
   })
   return {
     ws,
     events,
+    batches,
     call: (name, req) =>
       new Promise((resolve) => {
         waiting.set(++id, resolve)
@@ -109,6 +118,33 @@ describe('browser host', () => {
     await vi.waitFor(() => expect(core.embeddedServer!.connectionCount).toBe(0))
     expect(core.embeddedServer!.sessionCount).toBe(0)
     expect(core.scopeCount).toBe(0)
+  })
+
+  it('sends a command’s result and the events it caused to the page in one message', async () => {
+    const device = await bridge(host.token)
+    await device.call('channel:connect', { connectionId: 'dev', uuid: 'K1' })
+    const created = (await device.call('channel:create', { connectionId: 'dev' })) as {
+      value: { sessionid: string }
+    }
+    const web = await bridge(host.token)
+    await web.call('channel:connect', { connectionId: 'web', uuid: 'W1' })
+    await web.call('channel:join', { connectionId: 'web', sessionid: created.value.sessionid })
+    device.batches.length = 0
+    const data = { type: 'candidate', label: 0, candidate: 'candidate:1 1 udp 1 127.0.0.1 9 typ host' }
+    await device.call('channel:send', { connectionId: 'dev', sessionid: created.value.sessionid, data })
+    const sent = device.batches.find((b) => b.some((m) => m.kind === 'result'))
+    expect(sent?.map((m) => (m.kind === 'result' ? 'result' : m.name))).toEqual(['channel:frame', 'result'])
+    expect(sent?.[0]).toMatchObject({ payload: { direction: 'out', frame: { data } } })
+    await vi.waitFor(() =>
+      expect(web.events).toContainEqual(
+        expect.objectContaining({
+          name: 'channel:frame',
+          payload: expect.objectContaining({ direction: 'in' })
+        })
+      )
+    )
+    device.ws.close()
+    web.ws.close()
   })
 
   it('persists settings across a restart of the core', async () => {

@@ -10,6 +10,7 @@ import { type IncomingMessage, type Server, type ServerResponse, createServer } 
 import type { AddressInfo } from 'node:net'
 import { extname, join, normalize, resolve, sep } from 'node:path'
 import { WebSocketServer, type WebSocket } from 'ws'
+import type { BridgeClientMessage, BridgeHostMessage } from '../../shared/contract'
 import type { AppCore } from '../core/app-core'
 import { CONTENT_SECURITY_POLICY } from '../electron/security'
 
@@ -38,10 +39,22 @@ const CONTENT_TYPES: Record<string, string> = {
   '.woff2': 'font/woff2'
 }
 
-/** Messages on /bridge: the page sends `call`, the host answers with `result` and pushes `event`. */
-export type BridgeClientMessage = { kind: 'call'; id: number; name: string; req?: unknown }
-export type BridgeHostMessage =
-  { kind: 'result'; id: number; outcome: unknown } | { kind: 'event'; name: string; payload: unknown }
+/**
+ * Sends a page its messages together once the current turn of the event loop is over: a command's
+ * result and the frame event it caused, or a burst of candidates, cost one WebSocket message (one
+ * write here, one task on the page's main thread) instead of one each.
+ */
+function batchedSender(ws: WebSocket): (msg: BridgeHostMessage) => void {
+  let batch: BridgeHostMessage[] = []
+  return (msg) => {
+    if (batch.push(msg) > 1) return
+    setImmediate(() => {
+      const messages = batch
+      batch = []
+      if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(messages))
+    })
+  }
+}
 
 export class BrowserHost {
   readonly token: string
@@ -117,10 +130,8 @@ export class BrowserHost {
 
   private attach(ws: WebSocket): void {
     this.sockets.add(ws)
-    const scope = this.options.core.openScope((name, payload) => {
-      if (ws.readyState === ws.OPEN)
-        ws.send(JSON.stringify({ kind: 'event', name, payload } satisfies BridgeHostMessage))
-    })
+    const send = batchedSender(ws)
+    const scope = this.options.core.openScope((name, payload) => send({ kind: 'event', name, payload }))
     ws.on('error', () => ws.terminate())
     ws.on('close', () => {
       this.sockets.delete(ws)
@@ -136,10 +147,7 @@ export class BrowserHost {
         ws.close(1008, 'bridge messages are JSON {kind:"call", id, name, req}')
         return
       }
-      void scope.handle(msg.name, msg.req).then((outcome) => {
-        if (ws.readyState === ws.OPEN)
-          ws.send(JSON.stringify({ kind: 'result', id: msg.id, outcome } satisfies BridgeHostMessage))
-      })
+      void scope.handle(msg.name, msg.req).then((outcome) => send({ kind: 'result', id: msg.id, outcome }))
     })
   }
 

@@ -1,8 +1,14 @@
 import { type Ref, onBeforeUnmount, ref, watch } from 'vue'
 import { LevelMeter, SILENCE_DBFS } from '../rtc/level-meter'
-import { every } from '../services/ticker'
+import { after, every } from '../services/ticker'
 
 export const LEVEL_REFRESH_MS = 100
+/**
+ * A meter starts this long after its stream appears. Streams appear in the middle of call setup,
+ * and the audio graph a meter needs (the page's AudioContext, a source and an analyser) would take
+ * the page's main thread while the call's own steps wait for it.
+ */
+export const METER_START_DELAY_MS = 500
 
 /** The live level (dBFS) and peak frequency of a stream, for meters. */
 export function useLevel(stream: Ref<MediaStream | null>): { dbfs: Ref<number>; peakHz: Ref<number> } {
@@ -25,13 +31,13 @@ export function useLevel(stream: Ref<MediaStream | null>): { dbfs: Ref<number>; 
     (s) => {
       release()
       if (!s || s.getAudioTracks().length === 0) return
-      // The meter (and the page's AudioContext behind it) is made at the first refresh, not now:
-      // a stream appears in the middle of call setup, which would otherwise wait for it.
-      stop = every(LEVEL_REFRESH_MS, () => {
-        meter ??= new LevelMeter(s)
-        const r = meter.read()
-        dbfs.value = r.dbfs
-        peakHz.value = r.peakHz
+      stop = after(METER_START_DELAY_MS, () => {
+        const started = (meter = new LevelMeter(s))
+        stop = every(LEVEL_REFRESH_MS, () => {
+          const r = started.read()
+          dbfs.value = r.dbfs
+          peakHz.value = r.peakHz
+        })
       })
     },
     { immediate: true }

@@ -6,6 +6,8 @@
 import {
   type Api,
   BridgeError,
+  type BridgeClientMessage,
+  type BridgeHostMessage,
   type CommandName,
   type Commands,
   type EventName,
@@ -52,18 +54,13 @@ export class SocketTransport implements Transport {
       this.ws.addEventListener('close', () => resolve(false), { once: true })
     })
     this.ws.addEventListener('message', (ev: MessageEvent<string>) => {
-      const msg = JSON.parse(ev.data) as {
-        kind: string
-        id?: number
-        outcome?: Outcome<unknown>
-        name?: string
-        payload?: unknown
-      }
-      if (msg.kind === 'result' && msg.id !== undefined) {
-        this.pending.get(msg.id)?.(msg.outcome as Outcome<unknown>)
-        this.pending.delete(msg.id)
-      } else if (msg.kind === 'event' && msg.name) {
-        for (const h of this.handlers.get(msg.name) ?? []) h(msg.payload)
+      for (const msg of JSON.parse(ev.data) as BridgeHostMessage[]) {
+        try {
+          this.dispatch(msg)
+        } catch (e) {
+          // A failing listener (a service app's, say) must not cost the rest of the batch.
+          reportError(e)
+        }
       }
     })
     this.ws.addEventListener('close', () => {
@@ -71,6 +68,15 @@ export class SocketTransport implements Transport {
         settle({ ok: false, error: { result_cd: 500, message: 'lost the connection to Genie Bridge' } })
       this.pending.clear()
     })
+  }
+
+  private dispatch(msg: BridgeHostMessage): void {
+    if (msg.kind === 'result') {
+      this.pending.get(msg.id)?.(msg.outcome)
+      this.pending.delete(msg.id)
+    } else {
+      for (const h of this.handlers.get(msg.name) ?? []) h(msg.payload)
+    }
   }
 
   async call(name: CommandName, req: unknown): Promise<Outcome<unknown>> {
@@ -83,7 +89,7 @@ export class SocketTransport implements Transport {
     const id = this.nextId++
     return new Promise((resolve) => {
       this.pending.set(id, resolve)
-      this.ws.send(JSON.stringify({ kind: 'call', id, name, req }))
+      this.ws.send(JSON.stringify({ kind: 'call', id, name, req } satisfies BridgeClientMessage))
     })
   }
 

@@ -238,6 +238,8 @@ export const useConsoleStore = defineStore('console', () => {
       const current = peers.get(sessionid) === session
       if (c && current) c.state = s === 'ended' ? 'joined' : s
       if (s === 'ended' && current) {
+        // The closed connection reports no more ICE states: the row must not keep the last one.
+        if (c) c.ice = 'new'
         peers.delete(sessionid)
         setRemote(sessionid, null)
         setPc(sessionid, null)

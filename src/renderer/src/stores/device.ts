@@ -101,8 +101,10 @@ export const useDeviceStore = defineStore('device', () => {
     void peer?.handle(f.data)
   }
 
-  async function run<T>(key: MessageKey, fn: () => Promise<T>): Promise<T> {
-    busy.value = true
+  /** Runs a step, reporting its failure as `key`; `busy` (the default) disables the controls meanwhile. */
+  async function run<T>(key: MessageKey, fn: () => Promise<T>, options: { busy?: boolean } = {}): Promise<T> {
+    const marksBusy = options.busy ?? true
+    if (marksBusy) busy.value = true
     try {
       const value = await fn()
       error.value = null
@@ -111,7 +113,7 @@ export const useDeviceStore = defineStore('device', () => {
       error.value = { key, detail: errorMessage(e) }
       throw e
     } finally {
-      busy.value = false
+      if (marksBusy) busy.value = false
     }
   }
 
@@ -196,7 +198,9 @@ export const useDeviceStore = defineStore('device', () => {
     session.on('ice', (s) => (ice.value = s))
     session.on('restart', (n) => (iceRestarts.value = n))
     session.on('remoteStream', (s) => (remoteStream.value = s))
-    await run('error.startAudio', () => session.start())
+    // Not busy: the offer takes a few ms and a second start simply restarts the call, so the
+    // controls stay as they are instead of flickering (a frame each way, mid call setup).
+    await run('error.startAudio', () => session.start(), { busy: false })
   }
 
   function endCall(options: { sendBye?: boolean } = {}): void {

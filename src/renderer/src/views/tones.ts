@@ -14,3 +14,8 @@ export function callTone(s: CallState | 'joined'): 'ok' | 'busy' | 'idle' | 'bad
   if (s === 'idle' || s === 'ended' || s === 'joined') return 'idle'
   return 'busy'
 }
+
+/** States a person must see at once, not after the display settles (see useSettled). */
+export function isCallOver(s: CallState | 'joined'): boolean {
+  return s === 'idle' || s === 'ended' || s === 'failed' || s === 'joined'
+}
