@@ -6,6 +6,7 @@
  * re-creates / re-joins its sessions. Plain Node: no electron import.
  */
 import { randomBytes } from 'node:crypto'
+import type { Duplex } from 'node:stream'
 import WebSocket from 'ws'
 import { Emitter } from '../../shared/emitter'
 import {
@@ -53,6 +54,11 @@ export interface ChannelClientOptions {
    * 200 per second by default; windows are not aligned, so half of it is safe).
    */
   maxDataFramesPerSecond?: number
+  /**
+   * Opens the connection's socket instead of TCP (e.g. ChannelServer.connectInProcess for the
+   * app's own embedded server); the WebSocket and everything above it stay the same.
+   */
+  connect?: () => Duplex
   /** Access token of a server that requires one, sent as `Authorization: Bearer`. */
   token?: string
   /** For wss:// with a private certificate authority (or a self-signed certificate). */
@@ -150,7 +156,10 @@ export class ChannelClient extends Emitter<ClientEvents> {
   /** Names this client's streams of data frames (see delivery.ts); random, per instance. */
   readonly streamId = randomBytes(9).toString('base64url')
   private readonly opts: Required<
-    Omit<ChannelClientOptions, 'reconnect' | 'random' | 'subprotocol' | 'channeltype' | 'token' | 'tls'>
+    Omit<
+      ChannelClientOptions,
+      'reconnect' | 'random' | 'subprotocol' | 'channeltype' | 'token' | 'tls' | 'connect'
+    >
   >
   private readonly policy: ReconnectPolicy
   private readonly random: () => number
@@ -203,6 +212,10 @@ export class ChannelClient extends Emitter<ClientEvents> {
     this.subprotocol = options.subprotocol === undefined ? SUBPROTOCOL : options.subprotocol
     this.wsOptions = {
       handshakeTimeout: this.opts.connectTimeoutMs,
+      // ws runs over any Duplex; its types name only net.Socket.
+      ...(options.connect
+        ? { createConnection: options.connect as unknown as WebSocket.ClientOptions['createConnection'] }
+        : {}),
       ...(options.token ? { headers: { authorization: `Bearer ${options.token}` } } : {}),
       ...(options.tls?.ca !== undefined ? { ca: options.tls.ca } : {}),
       ...(options.tls?.rejectUnauthorized !== undefined

@@ -7,6 +7,7 @@ import { type IncomingMessage, type Server as HttpServer, createServer } from 'n
 import { createServer as createHttpsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
+import { memorySocketPair } from './memory-socket'
 import { type RawData, type WebSocket, WebSocketServer } from 'ws'
 import {
   type ChannelType,
@@ -173,6 +174,8 @@ export class ChannelServer {
   private readonly tls: { cert: string | Buffer; key: string | Buffer } | null
   private readonly limitLoopback: boolean
   private http: HttpServer | null = null
+  /** Reads the upgrade requests of in-process connections (never listens on a port). */
+  private inProcessHttp: HttpServer | null = null
   private wss: WebSocketServer | null = null
   private sweepTimer: ReturnType<typeof setInterval> | null = null
   private readonly connections = new Set<Connection>()
@@ -264,10 +267,14 @@ export class ChannelServer {
     } else {
       http = createServer(httpOptions, refuse)
     }
-    http.on('upgrade', (req, socket, head) => this.upgrade(wss, req, socket, head))
-    http.on('clientError', (_err, socket) => socket.destroy())
+    const inProcessHttp = createServer(httpOptions, refuse)
+    for (const server of [http, inProcessHttp]) {
+      server.on('upgrade', (req, socket, head) => this.upgrade(wss, req, socket, head))
+      server.on('clientError', (_err, socket) => socket.destroy())
+    }
     wss.on('connection', (ws, req) => this.accept(ws, req))
     this.http = http
+    this.inProcessHttp = inProcessHttp
     this.wss = wss
     try {
       await new Promise<void>((resolve, reject) => {
@@ -279,6 +286,7 @@ export class ChannelServer {
       })
     } catch (e) {
       this.http = null
+      this.inProcessHttp = null
       this.wss = null
       wss.close()
       throw e
@@ -288,6 +296,17 @@ export class ChannelServer {
     this.sweepTimer = setInterval(() => this.sweep(), this.limits.sweepIntervalMs)
     this.sweepTimer.unref?.()
     return this.url
+  }
+
+  /**
+   * A connection to this server from inside its own process (the app's windows): the socket a
+   * client speaks WebSocket over, exactly as over TCP, to the same checks, limits and relay.
+   */
+  connectInProcess(): Duplex {
+    if (!this.inProcessHttp) throw new Error('channel server is not listening')
+    const [client, server] = memorySocketPair()
+    this.inProcessHttp.emit('connection', server)
+    return client
   }
 
   get url(): string {
@@ -382,6 +401,8 @@ export class ChannelServer {
     )
     const http = this.http
     this.http = null
+    this.inProcessHttp?.closeAllConnections()
+    this.inProcessHttp = null
     this.wss?.close()
     this.wss = null
     await new Promise<void>((resolve) => http.close(() => resolve()))

@@ -250,10 +250,13 @@ export class Scope {
       )
     }
     const channeltype = optStr(req, 'channeltype')
+    const embedded = this.core.embeddedServer
     const client = new ChannelClient({
       url,
       uuid,
       ...(channeltype ? { channeltype } : {}),
+      // The app's own server is reached in process: the same WebSocket, without loopback TCP.
+      ...(embedded && url === embedded.url ? { connect: () => embedded.connectInProcess() } : {}),
       keepaliveIntervalMs: this.core.info().keepaliveIntervalMs
     })
     this.clients.set(connectionId, client)

@@ -1,0 +1,72 @@
+/**
+ * A connected pair of in-memory sockets. The app's own windows reach their embedded channel server
+ * through one (see ChannelServer.connectInProcess): it carries the same HTTP upgrade and WebSocket
+ * bytes as loopback TCP, without the system calls and the event-loop wake-ups that TCP costs for
+ * every frame in both directions.
+ */
+import { Duplex } from 'node:stream'
+
+export class MemorySocket extends Duplex {
+  /** What the server's per-address limits see: the app's own process, as loopback. */
+  readonly remoteAddress = '127.0.0.1'
+  readonly remoteFamily = 'IPv4'
+  readonly remotePort = 0
+  peer: MemorySocket | null = null
+
+  override _read(): void {
+    // Data is pushed by the peer's writes.
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, done: (error?: Error | null) => void): void {
+    const peer = this.peer
+    if (!peer) return done(new Error('the in-process connection is closed'))
+    // Delivered on the next tick, in order, as a socket would: never inside the writer's call.
+    process.nextTick(() => peer.push(chunk))
+    done()
+  }
+
+  override _final(done: (error?: Error | null) => void): void {
+    const peer = this.peer
+    process.nextTick(() => peer?.push(null))
+    done()
+  }
+
+  override _destroy(error: Error | null, done: (error?: Error | null) => void): void {
+    const peer = this.peer
+    this.peer = null
+    if (peer) {
+      peer.peer = null
+      process.nextTick(() => {
+        peer.push(null)
+        peer.destroy()
+      })
+    }
+    done(error)
+  }
+
+  // The parts of net.Socket that http and ws call; in memory there is nothing to set.
+  setNoDelay(): this {
+    return this
+  }
+  setKeepAlive(): this {
+    return this
+  }
+  setTimeout(): this {
+    return this
+  }
+  ref(): this {
+    return this
+  }
+  unref(): this {
+    return this
+  }
+}
+
+/** Two sockets, each writing to the other. */
+export function memorySocketPair(): [MemorySocket, MemorySocket] {
+  const a = new MemorySocket()
+  const b = new MemorySocket()
+  a.peer = b
+  b.peer = a
+  return [a, b]
+}
