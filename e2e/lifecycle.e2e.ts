@@ -9,7 +9,7 @@ const scenario = useScenario()
 
 /** The device page's counts while its channel is open and no call runs: the baseline. */
 // One channel connection holds two handles: its socket and its keep-alive timer.
-// The view's own clock (keep-alive countdown) is its one UI timer.
+// The keep-alive countdown's clock is its one UI timer; it stops when the channel is gone.
 const DEVICE_IDLE: Partial<Diagnostics> = {
   peerConnections: 0,
   microphoneTracks: 0,
@@ -70,7 +70,9 @@ test('the speaker destroys its channel: the console drops the session and both a
   await device.getByTestId('device-destroy').click()
   await expect(device.getByTestId('device-session')).toHaveText('—')
   await expect(operator.getByTestId(`call-${sessionid}`)).toHaveCount(0)
-  await expect.poll(() => diagnostics(device)).toMatchObject({ ...DEVICE_IDLE, serverSessions: 0 })
+  await expect
+    .poll(() => diagnostics(device))
+    .toMatchObject({ ...DEVICE_IDLE, uiTimers: 0, serverSessions: 0 })
   await expect
     .poll(() => diagnostics(operator))
     .toMatchObject({ peerConnections: 0, microphoneTracks: 0, uiTimers: 0 })
