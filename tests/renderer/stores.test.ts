@@ -1,10 +1,13 @@
 import { createPinia, setActivePinia } from 'pinia'
-import { beforeEach, describe, expect, it } from 'vitest'
+import { beforeEach, describe, expect, it, vi } from 'vitest'
+import { nextTick } from 'vue'
+import { STATUS_SETTLE_MS } from '../../src/renderer/src/composables/useSettled'
 import { DEFAULT_SETTINGS, type Settings } from '../../src/shared/contract'
 import type { Frame } from '../../src/shared/protocol'
 import { setBridge } from '../../src/renderer/src/services/bridge'
 import { CONSOLE_CONNECTION, useConsoleStore } from '../../src/renderer/src/stores/console'
 import { DEVICE_CONNECTION, useDeviceStore } from '../../src/renderer/src/stores/device'
+import { useStatusStore } from '../../src/renderer/src/stores/status'
 import { BridgeError, type StubTransport, stubBridge } from './stub-bridge'
 
 let transport: StubTransport
@@ -168,5 +171,34 @@ describe('notices', () => {
     expect(notices.notices.map((n) => n.count)).toEqual([3, 4, 5, 6, 7])
     notices.dismiss(notices.notices[0]!.id)
     expect(notices.notices).toHaveLength(MAX_NOTICES - 1)
+  })
+})
+
+describe('status store', () => {
+  it('reports the window’s status to the host once it holds, not each step of a call’s setup', async () => {
+    vi.useFakeTimers()
+    try {
+      const device = useDeviceStore()
+      useStatusStore().start()
+      vi.advanceTimersByTime(STATUS_SETTLE_MS)
+      expect(transport.callsOf('app:reportStatus')).toEqual([
+        { liveCalls: 0, joinedWebClients: 0, transmitting: false }
+      ])
+      for (const state of ['offering', 'connecting', 'live'] as const) {
+        device.call = state
+        await nextTick()
+        vi.advanceTimersByTime(40)
+      }
+      expect(transport.callsOf('app:reportStatus')).toHaveLength(1)
+      vi.advanceTimersByTime(STATUS_SETTLE_MS)
+      expect(transport.callsOf('app:reportStatus').at(-1)).toEqual({
+        liveCalls: 1,
+        joinedWebClients: 0,
+        transmitting: false
+      })
+      expect(transport.callsOf('app:reportStatus')).toHaveLength(2)
+    } finally {
+      vi.useRealTimers()
+    }
   })
 })

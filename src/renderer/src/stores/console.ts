@@ -15,8 +15,12 @@ export const CONSOLE_CONNECTION = 'console'
 /** Signals kept per call while its microphone opens (a call gathers a few dozen candidates). */
 export const MAX_EARLY_SIGNALS = 200
 
-/** A copy of a record with one entry set, or removed when the value is null. */
+/**
+ * A copy of a record with one entry set, or removed when the value is null; the record itself when
+ * that changes nothing (a new object would re-render every view of it, e.g. at each call's start).
+ */
 function withEntry<T>(record: Record<string, T>, key: string, value: T | null): Record<string, T> {
+  if (value ? record[key] === value : !(key in record)) return record
   const next = { ...record }
   if (value) next[key] = value
   else delete next[key]

@@ -1,7 +1,9 @@
 import { defineStore } from 'pinia'
 import { watch } from 'vue'
 import type { WindowStatus } from '@shared/contract'
+import { STATUS_SETTLE_MS } from '../composables/useSettled'
 import { useBridge } from '../services/bridge'
+import { after } from '../services/ticker'
 import { useConsoleStore } from './console'
 import { useDeviceStore } from './device'
 
@@ -14,6 +16,8 @@ export const useStatusStore = defineStore('status', () => {
     started = true
     const device = useDeviceStore()
     const operator = useConsoleStore()
+    let reported = ''
+    let pending: (() => void) | null = null
     watch(
       (): WindowStatus => ({
         liveCalls:
@@ -21,11 +25,19 @@ export const useStatusStore = defineStore('status', () => {
         joinedWebClients: device.webJoined ? 1 : 0,
         transmitting: operator.onAir
       }),
-      (status, old) => {
-        if (JSON.stringify(status) !== JSON.stringify(old))
+      (status) => {
+        // Reported once it holds: the tray need not follow each step of a call's setup, and a
+        // round trip to the host at the moment the call goes live would compete with its audio.
+        pending?.()
+        pending = after(STATUS_SETTLE_MS, () => {
+          pending = null
+          const text = JSON.stringify(status)
+          if (text === reported) return
+          reported = text
           void useBridge()
             .invoke('app:reportStatus', status)
             .catch(() => undefined)
+        })
       },
       { immediate: true }
     )
