@@ -159,6 +159,45 @@ describe('the web side', () => {
     expect(sent.filter((p) => p.type === 'answer')).toHaveLength(2)
   })
 
+  it('applies the offer while the microphone still opens, and answers once it is open', async () => {
+    const track = { kind: 'audio' } as MediaStreamTrack
+    let open: (s: MediaStream) => void = () => undefined
+    const microphone = new Promise<MediaStream>((resolve) => (open = resolve))
+    fake = new FakePeerConnection()
+    sent = []
+    const s = new PeerSession({
+      role: 'web',
+      localStream: microphone,
+      signal: (p) => sent.push(p),
+      createPeerConnection: () => fake as unknown as RTCPeerConnection
+    })
+    const answered = s.handle({ type: 'offer', sdp: 'o1' })
+    await vi.waitFor(() => expect(fake.remoteDescription).toEqual({ type: 'offer', sdp: 'o1' }))
+    expect(fake.tracksAdded).toBe(0)
+    expect(sent).toEqual([])
+    open({ getAudioTracks: () => [track] } as unknown as MediaStream)
+    await answered
+    expect(fake.tracksAdded).toBe(1)
+    expect(sent).toEqual([{ type: 'answer', sdp: 'answer' }])
+  })
+
+  it('fails without answering when the microphone cannot be opened', async () => {
+    fake = new FakePeerConnection()
+    sent = []
+    const s = new PeerSession({
+      role: 'web',
+      localStream: Promise.reject(new Error('NotAllowedError')),
+      signal: (p) => sent.push(p),
+      createPeerConnection: () => fake as unknown as RTCPeerConnection
+    })
+    const states: string[] = []
+    s.on('state', (state) => states.push(state))
+    await s.handle({ type: 'offer', sdp: 'o1' })
+    expect(states).toEqual(['answering', 'failed'])
+    expect(sent).toEqual([])
+    s.close()
+  })
+
   it('queues candidates that arrive before the offer, in both shapes', async () => {
     const s = session('web')
     await s.handle({ type: 'candidate', label: 0, id: '0', candidate: 'candidate:a' })

@@ -15,8 +15,11 @@ export interface PeerSessionOptions {
   role: PeerRole
   /** Sends a signaling payload to the other side (a data frame through the channel). */
   signal: (payload: Record<string, unknown>) => void
-  /** The microphone to send (the web side always; the device only for two-way audio). */
-  localStream?: MediaStream | null
+  /**
+   * The microphone to send (the web side always; the device only for two-way audio). The web side
+   * may pass it still opening: the connection is made and the offer applied meanwhile.
+   */
+  localStream?: MediaStream | Promise<MediaStream> | null
   /** Device only: also receive... and send, when a local stream is given (two-way intercom). */
   iceServers?: RTCIceServer[]
   /** Factory for the peer connection (tests and diagnostics count them). */
@@ -48,6 +51,8 @@ export class PeerSession extends Emitter<PeerEvents> {
   private pc: RTCPeerConnection | null
   private readonly signal: (payload: Record<string, unknown>) => void
   private localStream: MediaStream | null
+  /** The microphone while it still opens (see PeerSessionOptions.localStream). */
+  private localStreamOpening: Promise<MediaStream> | null
   private remoteStream: MediaStream | null = null
   private pendingCandidates: RTCIceCandidateInit[] = []
   private _state: CallState = 'idle'
@@ -61,7 +66,9 @@ export class PeerSession extends Emitter<PeerEvents> {
     super()
     this.role = options.role
     this.signal = options.signal
-    this.localStream = options.localStream ?? null
+    const local = options.localStream ?? null
+    this.localStream = local instanceof Promise ? null : local
+    this.localStreamOpening = local instanceof Promise ? local : null
     const config: RTCConfiguration = { iceServers: options.iceServers ?? [] }
     this.pc = (options.createPeerConnection ?? ((c) => new RTCPeerConnection(c)))(config)
     livePeers.count += 1
@@ -229,6 +236,12 @@ export class PeerSession extends Emitter<PeerEvents> {
         const renegotiation = pc.remoteDescription !== null
         if (!renegotiation) this.setState('answering')
         await pc.setRemoteDescription({ type: 'offer', sdp: signal.sdp })
+        if (this.localStreamOpening) {
+          const opening = this.localStreamOpening
+          this.localStreamOpening = null
+          this.localStream = await opening
+          if (this.closed) return
+        }
         const stream = this.localStream
         if (!renegotiation) for (const track of stream?.getAudioTracks() ?? []) pc.addTrack(track, stream!)
         if (!this.sending) await this.applySending()

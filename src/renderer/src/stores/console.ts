@@ -12,8 +12,6 @@ import type { StoreError } from './device'
 import { useSettingsStore } from './settings'
 
 export const CONSOLE_CONNECTION = 'console'
-/** Signals kept per call while its microphone opens (a call gathers a few dozen candidates). */
-export const MAX_EARLY_SIGNALS = 200
 
 /**
  * A copy of a record with one entry set, or removed when the value is null; the record itself when
@@ -67,8 +65,6 @@ export const useConsoleStore = defineStore('console', () => {
   const microphone = shallowRef<MediaStream | null>(null)
 
   const peers = new Map<string, PeerSession>()
-  /** Signals (candidates) received before a call's peer session exists, by session. */
-  const early = new Map<string, Record<string, unknown>[]>()
   let opening: Promise<MediaStream> | null = null
   let unsubscribe: (() => void)[] = []
 
@@ -115,12 +111,11 @@ export const useConsoleStore = defineStore('console', () => {
     const signal = readSignal(f.data)
     const peer = peers.get(id)
     // An offer during a call is the speaker restarting ICE: the same call renegotiates.
+    // An offer makes the call's session at once (answer), so candidates that follow it while the
+    // microphone opens wait in that session until the offer is applied.
     if (signal?.type === 'offer' && !(peer && peer.state !== 'ended' && peer.state !== 'failed'))
       void answer(id, f.data)
     else if (peer) void peer.handle(f.data)
-    // Candidates that arrive while the microphone opens wait for the call instead of being lost.
-    else if (calls[id]?.state === 'answering')
-      early.set(id, [...(early.get(id) ?? []), f.data].slice(-MAX_EARLY_SIGNALS))
   }
 
   async function run<T>(key: MessageKey, fn: () => Promise<T>): Promise<T> {
@@ -219,20 +214,13 @@ export const useConsoleStore = defineStore('console', () => {
     if (!call) return
     endCall(sessionid, { sendBye: false })
     call.state = 'answering'
-    let stream: MediaStream
-    try {
-      stream = await ensureMicrophone()
-    } catch (e) {
-      const kind = e instanceof MicrophoneError ? e.kind : 'unknown'
-      call.error = { key: `mic.${kind}` as MessageKey, detail: errorMessage(e) }
-      call.state = 'failed'
-      // No answer without audio: tell the speaker instead of leaving it waiting.
-      void send(sessionid, { type: 'bye', reason: 'microphone unavailable' })
-      return
-    }
+    call.error = null
+    // The connection is made and the offer applied while the microphone opens: opening it runs
+    // outside the page, making the connection takes the page's main thread.
+    const microphone = ensureMicrophone()
     const session = new PeerSession({
       role: 'web',
-      localStream: stream,
+      localStream: microphone,
       signal: (data) => void send(sessionid, data)
     })
     peers.set(sessionid, session)
@@ -255,12 +243,20 @@ export const useConsoleStore = defineStore('console', () => {
       if (c) c.ice = s
     })
     session.on('remoteStream', (s) => setRemote(sessionid, s))
-    call.error = null
     await session.setSending(call.talk && transmitting.value)
-    await session.handle(offer)
-    const queued = early.get(sessionid) ?? []
-    early.delete(sessionid)
-    for (const data of queued) await session.handle(data)
+    const answered = session.handle(offer)
+    try {
+      await microphone
+    } catch (e) {
+      endCall(sessionid, { sendBye: false })
+      const kind = e instanceof MicrophoneError ? e.kind : 'unknown'
+      call.error = { key: `mic.${kind}` as MessageKey, detail: errorMessage(e) }
+      call.state = 'failed'
+      // No answer without audio: tell the speaker instead of leaving it waiting.
+      void send(sessionid, { type: 'bye', reason: 'microphone unavailable' })
+      return
+    }
+    await answered
   }
 
   function setRemote(sessionid: string, stream: MediaStream | null): void {
@@ -278,7 +274,6 @@ export const useConsoleStore = defineStore('console', () => {
   }
 
   function endCall(sessionid: string, options: { sendBye?: boolean; forget?: boolean } = {}): void {
-    early.delete(sessionid)
     const p = peers.get(sessionid)
     peers.delete(sessionid)
     p?.close({ sendBye: options.sendBye ?? true })
