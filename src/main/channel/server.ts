@@ -798,8 +798,7 @@ export class ChannelServer {
   private relayFast(conn: Connection, raw: Buffer): boolean {
     if (conn.uuid === null || conn.sessions === null) return false // refused either way
     // A sender usually has one session: naming its id spares a copy of the id from the frame.
-    const only = conn.sessions.size === 1 ? (conn.sessions.values().next().value as Session) : null
-    const sessionid = readDataEnvelope(raw, only?.id)
+    const sessionid = readDataEnvelope(raw, soleSession(conn)?.id)
     if (sessionid === FALL_BACK) return false
     const session = this.relayTarget(conn, sessionid)
     if (session === null) return false
@@ -814,9 +813,7 @@ export class ChannelServer {
       const session = this.sessions.get(sessionid)
       return session !== undefined && session.members.has(conn) ? session : null
     }
-    return conn.sessions !== null && conn.sessions.size === 1
-      ? (conn.sessions.values().next().value as Session)
-      : null
+    return soleSession(conn)
   }
 
   // ------------------------------------------------------------------------------------------
@@ -1068,6 +1065,11 @@ interface SocketListeners {
 function addMembership(conn: Connection, session: Session): void {
   if (conn.sessions === null) conn.sessions = new Set([session])
   else conn.sessions.add(session)
+}
+
+/** The one session a connection takes part in, or null when it has none or several. */
+function soleSession(conn: Connection): Session | null {
+  return conn.sessions?.size === 1 ? (conn.sessions.values().next().value as Session) : null
 }
 
 function membershipCount(conn: Connection): number {

@@ -29,6 +29,7 @@ export function useSettled<T>(
     cancel?.()
     cancel = after(settleMs, () => show(value))
   })
-  onScopeDispose(() => cancel?.())
+  // Silent outside a scope (a store's watcher): there the value lives as long as the page.
+  onScopeDispose(() => cancel?.(), true)
   return shown
 }

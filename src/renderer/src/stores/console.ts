@@ -25,6 +25,12 @@ function withEntry<T>(record: Record<string, T>, key: string, value: T | null): 
   return next
 }
 
+/** What the operator is told when the microphone could not be opened, by its kind of failure. */
+function microphoneError(e: unknown): StoreError {
+  const kind = e instanceof MicrophoneError ? e.kind : 'unknown'
+  return { key: `mic.${kind}` as MessageKey, detail: errorMessage(e) }
+}
+
 /** One speaker the console has joined. `joined` means: in the session, waiting for its offer. */
 export interface SpeakerCall {
   sessionid: string
@@ -203,9 +209,8 @@ export const useConsoleStore = defineStore('console', () => {
       stopStream(stream)
       notice.value = { key: 'mic.recovered', detail: fresh.getAudioTracks()[0]?.label ?? '' }
     } catch (e) {
-      const kind = e instanceof MicrophoneError ? e.kind : 'unknown'
       notice.value = { key: 'mic.lostNone', detail: errorMessage(e) }
-      error.value = { key: `mic.${kind}` as MessageKey, detail: errorMessage(e) }
+      error.value = microphoneError(e)
     }
   }
 
@@ -249,8 +254,7 @@ export const useConsoleStore = defineStore('console', () => {
       await microphone
     } catch (e) {
       endCall(sessionid, { sendBye: false })
-      const kind = e instanceof MicrophoneError ? e.kind : 'unknown'
-      call.error = { key: `mic.${kind}` as MessageKey, detail: errorMessage(e) }
+      call.error = microphoneError(e)
       call.state = 'failed'
       // No answer without audio: tell the speaker instead of leaving it waiting.
       void send(sessionid, { type: 'bye', reason: 'microphone unavailable' })
@@ -352,8 +356,7 @@ export const useConsoleStore = defineStore('console', () => {
       await Promise.all([...peers.values()].map((p) => p.replaceLocalStream(fresh)))
       stopStream(old)
     } catch (e) {
-      const kind = e instanceof MicrophoneError ? e.kind : 'unknown'
-      error.value = { key: `mic.${kind}` as MessageKey, detail: errorMessage(e) }
+      error.value = microphoneError(e)
     }
   }
   // A different microphone, or other processing for it, applies mid-call.

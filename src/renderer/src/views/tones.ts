@@ -19,3 +19,8 @@ export function callTone(s: CallState | 'joined'): 'ok' | 'busy' | 'idle' | 'bad
 export function isCallOver(s: CallState | 'joined'): boolean {
   return s === 'idle' || s === 'ended' || s === 'failed' || s === 'joined'
 }
+
+/** ICE states a person must see at once: the call's connection is new again, or gone. */
+export function isIceOver(s: RTCIceConnectionState): boolean {
+  return s === 'new' || s === 'failed' || s === 'closed'
+}
