@@ -26,6 +26,7 @@ test('the operator talks to all, to one, with push-to-talk, and one speaker leav
   }
   for (const s of speakers)
     await expect(operator.getByTestId(`call-${s.sessionid}`)).toHaveAttribute('data-state', 'live')
+  await expect(operator.getByTestId('console-transmitting')).toHaveAttribute('data-state', 'true')
   const [a, b, c] = speakers as [(typeof speakers)[0], (typeof speakers)[0], (typeof speakers)[0]]
 
   // Talk to all: the tone reaches every speaker.
@@ -45,8 +46,10 @@ test('the operator talks to all, to one, with push-to-talk, and one speaker leav
   for (const s of speakers) await expectSilence(s.page, AUDIO)
   await operator.getByTestId('console-ptt').hover()
   await operator.mouse.down()
+  await expect(operator.getByTestId('console-transmitting')).toHaveAttribute('data-state', 'true')
   for (const s of speakers) await expectTone(s.page, AUDIO, 1000)
   await operator.mouse.up()
+  await expect(operator.getByTestId('console-transmitting')).toHaveAttribute('data-state', 'false')
   for (const s of speakers) await expectSilence(s.page, AUDIO)
   await operator.getByTestId('console-ptt-mode').uncheck()
 

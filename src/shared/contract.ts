@@ -278,6 +278,13 @@ export function isCommandName(name: unknown): name is CommandName {
   return typeof name === 'string' && (COMMAND_NAMES as readonly string[]).includes(name)
 }
 
+/** Commands whose callers act on a failure only: a host may deliver their success late. */
+const FIRE_AND_FORGET: readonly CommandName[] = ['channel:send', 'app:reportStatus']
+
+export function isFireAndForget(name: string): boolean {
+  return (FIRE_AND_FORGET as readonly string[]).includes(name)
+}
+
 export const DEFAULT_SETTINGS: Settings = {
   serverUrl: '',
   deviceUuid: '',

@@ -28,13 +28,16 @@ afterEach(async () => {
 })
 
 /** A page's side of /bridge: call(name, req) → outcome, and the events received. */
-async function bridge(token: string): Promise<{
+async function bridge(
+  token: string,
+  origin = base
+): Promise<{
   call(name: string, req?: unknown): Promise<unknown>
   events: unknown[]
   batches: BridgeHostMessage[][]
   ws: WebSocket
 }> {
-  const ws = new WebSocket(`${base.replace('http', 'ws')}/bridge?token=${token}`)
+  const ws = new WebSocket(`${origin.replace('http', 'ws')}/bridge?token=${token}`)
   await new Promise((resolve, reject) => {
     ws.once('open', resolve)
     ws.once('error', reject)
@@ -121,30 +124,95 @@ describe('browser host', () => {
   })
 
   it('sends a command’s result and the events it caused to the page in one message', async () => {
-    const device = await bridge(host.token)
-    await device.call('channel:connect', { connectionId: 'dev', uuid: 'K1' })
-    const created = (await device.call('channel:create', { connectionId: 'dev' })) as {
-      value: { sessionid: string }
-    }
-    const web = await bridge(host.token)
-    await web.call('channel:connect', { connectionId: 'web', uuid: 'W1' })
-    await web.call('channel:join', { connectionId: 'web', sessionid: created.value.sessionid })
-    device.batches.length = 0
-    const data = { type: 'candidate', label: 0, candidate: 'candidate:1 1 udp 1 127.0.0.1 9 typ host' }
-    await device.call('channel:send', { connectionId: 'dev', sessionid: created.value.sessionid, data })
-    const sent = device.batches.find((b) => b.some((m) => m.kind === 'result'))
-    expect(sent?.map((m) => (m.kind === 'result' ? 'result' : m.name))).toEqual(['channel:frame', 'result'])
-    expect(sent?.[0]).toMatchObject({ payload: { direction: 'out', frame: { data } } })
-    await vi.waitFor(() =>
-      expect(web.events).toContainEqual(
-        expect.objectContaining({
-          name: 'channel:frame',
-          payload: expect.objectContaining({ direction: 'in' })
-        })
+    const page = await bridge(host.token)
+    page.batches.length = 0
+    await page.call('channel:connect', { connectionId: 'dev', uuid: 'K1' })
+    const connected = page.batches.find((b) => b.some((m) => m.kind === 'result'))
+    expect(connected?.map((m) => (m.kind === 'result' ? 'result' : m.name))).toContain('channel:state')
+    page.ws.close()
+  })
+
+  it('holds what nobody waits on for the next message that matters, keeping the order', async () => {
+    // A hold longer than the test: only a message that matters can bring the held ones out.
+    const patient = new BrowserHost({ core, rendererDir: dir, deferMs: 60_000 })
+    const origin = new URL(await patient.start()).origin
+    try {
+      const connect = async (connectionId: string, uuid: string) => {
+        const page = await bridge(patient.token, origin)
+        await page.call('channel:connect', { connectionId, uuid })
+        return page
+      }
+      const device = await connect('dev', 'K1')
+      const created = (await device.call('channel:create', { connectionId: 'dev' })) as {
+        value: { sessionid: string }
+      }
+      const sessionid = created.value.sessionid
+      const web = await connect('web', 'W1')
+      await web.call('channel:join', { connectionId: 'web', sessionid })
+      device.batches.length = 0
+
+      // A failure is not held.
+      expect(await device.call('channel:send', { connectionId: 'nope', sessionid, data: {} })).toMatchObject({
+        ok: false,
+        error: { result_cd: 404 }
+      })
+      const offer = { type: 'offer', sdp: 'v=0' }
+      const sent = device.call('channel:send', { connectionId: 'dev', sessionid, data: offer })
+      await vi.waitFor(() =>
+        expect(web.events).toContainEqual(
+          expect.objectContaining({
+            payload: expect.objectContaining({
+              direction: 'in',
+              frame: expect.objectContaining({ data: offer })
+            })
+          })
+        )
       )
-    )
-    device.ws.close()
-    web.ws.close()
+      // The web side's answer reaches the device and brings the held echo and result with it. (The
+      // web side's own result is held in turn: nothing else comes to that page.)
+      const answer = { type: 'answer', sdp: 'v=0' }
+      void web.call('channel:send', { connectionId: 'web', sessionid, data: answer })
+      expect(await sent).toEqual({ ok: true })
+      const together = device.batches.find((b) => b.some((m) => m.kind === 'result' && m.outcome.ok))
+      expect(together?.map((m) => (m.kind === 'result' ? 'result' : m.name))).toEqual([
+        'channel:frame',
+        'result',
+        'channel:frame'
+      ])
+      expect(together?.[0]).toMatchObject({ payload: { direction: 'out', frame: { data: offer } } })
+      expect(together?.[2]).toMatchObject({ payload: { direction: 'in', frame: { data: answer } } })
+      device.ws.close()
+      web.ws.close()
+    } finally {
+      await patient.stop()
+    }
+  })
+
+  it('sends what was held once the hold is over, when nothing else comes', async () => {
+    const brief = new BrowserHost({ core, rendererDir: dir, deferMs: 20 })
+    const origin = new URL(await brief.start()).origin
+    try {
+      const page = await bridge(brief.token, origin)
+      await page.call('channel:connect', { connectionId: 'dev', uuid: 'K1' })
+      const { value } = (await page.call('channel:create', { connectionId: 'dev' })) as {
+        value: { sessionid: string }
+      }
+      page.batches.length = 0
+      const data = { type: 'candidate', label: 0, candidate: 'candidate:1 1 udp 1 127.0.0.1 9 typ host' }
+      expect(
+        await page.call('channel:send', { connectionId: 'dev', sessionid: value.sessionid, data })
+      ).toEqual({
+        ok: true
+      })
+      expect(page.batches).toHaveLength(1)
+      expect(page.batches[0]?.map((m) => (m.kind === 'result' ? 'result' : m.name))).toEqual([
+        'channel:frame',
+        'result'
+      ])
+      page.ws.close()
+    } finally {
+      await brief.stop()
+    }
   })
 
   it('persists settings across a restart of the core', async () => {

@@ -10,7 +10,12 @@ import { type IncomingMessage, type Server, type ServerResponse, createServer } 
 import type { AddressInfo } from 'node:net'
 import { extname, join, normalize, resolve, sep } from 'node:path'
 import { WebSocketServer, type WebSocket } from 'ws'
-import type { BridgeClientMessage, BridgeHostMessage } from '../../shared/contract'
+import {
+  type BridgeClientMessage,
+  type BridgeHostMessage,
+  type Events,
+  isFireAndForget
+} from '../../shared/contract'
 import type { AppCore } from '../core/app-core'
 import { CONTENT_SECURITY_POLICY } from '../electron/security'
 
@@ -21,6 +26,8 @@ export interface BrowserHostOptions {
   host?: string
   port?: number
   token?: string
+  /** See BRIDGE_DEFER_MS. */
+  deferMs?: number
 }
 
 /** Largest bridge message accepted from a page (signaling payloads are a few KB). */
@@ -40,19 +47,62 @@ const CONTENT_TYPES: Record<string, string> = {
 }
 
 /**
- * Sends a page its messages together once the current turn of the event loop is over: a command's
- * result and the frame event it caused, or a burst of candidates, cost one WebSocket message (one
- * write here, one task on the page's main thread) instead of one each.
+ * How long a page's messages that nobody waits on (see `canWait`) may wait for one that matters:
+ * they then travel with it, instead of costing a WebSocket message (a write here, a task on the
+ * page's main thread) each while a call is being set up.
  */
-function batchedSender(ws: WebSocket): (msg: BridgeHostMessage) => void {
-  let batch: BridgeHostMessage[] = []
-  return (msg) => {
-    if (batch.push(msg) > 1) return
-    setImmediate(() => {
-      const messages = batch
-      batch = []
-      if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(messages))
-    })
+export const BRIDGE_DEFER_MS = 250
+
+/**
+ * Messages nobody waits on: the success of a fire-and-forget command, and the echo of a frame the
+ * page's own connection sent (it feeds the signaling view). Failures and everything else go at once.
+ */
+function canWait(msg: BridgeHostMessage, command?: string): boolean {
+  if (msg.kind === 'result') return msg.outcome.ok && command !== undefined && isFireAndForget(command)
+  return msg.name === 'channel:frame' && (msg.payload as Events['channel:frame']).direction === 'out'
+}
+
+/**
+ * A page's outgoing messages, sent together once the current turn of the event loop is over: a
+ * command's result and the frame event it caused, or a burst of candidates, cost one WebSocket
+ * message. Messages that can wait are held up to `deferMs` for the next one that cannot; the order
+ * of all messages is kept.
+ */
+class PageOutbox {
+  private batch: BridgeHostMessage[] = []
+  private immediate: NodeJS.Immediate | null = null
+  private timer: NodeJS.Timeout | null = null
+
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly deferMs: number
+  ) {}
+
+  send(msg: BridgeHostMessage, command?: string): void {
+    this.batch.push(msg)
+    if (this.immediate) return
+    if (!canWait(msg, command)) this.immediate = setImmediate(() => this.flush())
+    else this.timer ??= setTimeout(() => this.flush(), this.deferMs)
+  }
+
+  /** Drops what is still held: the page is gone. */
+  close(): void {
+    this.cancel()
+    this.batch = []
+  }
+
+  private flush(): void {
+    this.cancel()
+    const messages = this.batch
+    this.batch = []
+    if (this.ws.readyState === this.ws.OPEN) this.ws.send(JSON.stringify(messages))
+  }
+
+  private cancel(): void {
+    if (this.immediate) clearImmediate(this.immediate)
+    if (this.timer) clearTimeout(this.timer)
+    this.immediate = null
+    this.timer = null
   }
 }
 
@@ -130,11 +180,14 @@ export class BrowserHost {
 
   private attach(ws: WebSocket): void {
     this.sockets.add(ws)
-    const send = batchedSender(ws)
-    const scope = this.options.core.openScope((name, payload) => send({ kind: 'event', name, payload }))
+    const outbox = new PageOutbox(ws, this.options.deferMs ?? BRIDGE_DEFER_MS)
+    const scope = this.options.core.openScope((name, payload) =>
+      outbox.send({ kind: 'event', name, payload })
+    )
     ws.on('error', () => ws.terminate())
     ws.on('close', () => {
       this.sockets.delete(ws)
+      outbox.close()
       scope.dispose()
     })
     ws.on('message', (data, isBinary) => {
@@ -147,7 +200,9 @@ export class BrowserHost {
         ws.close(1008, 'bridge messages are JSON {kind:"call", id, name, req}')
         return
       }
-      void scope.handle(msg.name, msg.req).then((outcome) => send({ kind: 'result', id: msg.id, outcome }))
+      void scope
+        .handle(msg.name, msg.req)
+        .then((outcome) => outbox.send({ kind: 'result', id: msg.id, outcome }, msg.name))
     })
   }
 

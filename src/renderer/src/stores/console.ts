@@ -78,10 +78,10 @@ export const useConsoleStore = defineStore('console', () => {
   const callList = computed(() => Object.values(calls))
   /** The microphone is open to the speakers right now (not muted, push-to-talk held if on). */
   const transmitting = computed(() => !muted.value && (!pushToTalk.value || pttHeld.value))
+  /** A live call would carry the operator's voice (whether the microphone is open or not). */
+  const talkingToLive = computed(() => Object.values(calls).some((c) => c.talk && c.state === 'live'))
   /** Someone hears the operator right now. */
-  const onAir = computed(
-    () => transmitting.value && Object.values(calls).some((c) => c.talk && c.state === 'live')
-  )
+  const onAir = computed(() => transmitting.value && talkingToLive.value)
 
   function listen(): void {
     if (unsubscribe.length) return
@@ -386,6 +386,7 @@ export const useConsoleStore = defineStore('console', () => {
     pushToTalk,
     pttHeld,
     transmitting,
+    talkingToLive,
     onAir,
     microphone,
     ready,
