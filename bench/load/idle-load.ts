@@ -1,9 +1,11 @@
 /**
- * Load generator of the idle-scale workload, run as its own process: opens `count` connections
- * (at most `concurrency` opening at a time), authenticates each and sends one keep-alive, then holds
- * them until told to close (a `close` line on stdin) or until its own deadline.
+ * Load generator of the idle-scale workload, run as its own process: opens `warmup` connections,
+ * says `warm` and waits for a `go` line on stdin; then opens `count` more (at most `concurrency`
+ * opening at a time). Each authenticates and sends one keep-alive. It holds them all until told to
+ * close (a `close` line on stdin) or until its own deadline.
  *
- * Input: one JSON argument (IdleLoadOptions). Output: a stdout line `ready {json}` (IdleLoadResult).
+ * Input: one JSON argument (IdleLoadOptions). Output: stdout lines `warm` and `ready {json}`
+ * (IdleLoadResult, for the `count` connections).
  */
 import { performance } from 'node:perf_hooks'
 import { createInterface } from 'node:readline'
@@ -14,6 +16,8 @@ import { CLIENT_PROTOCOLS } from './client-protocols'
 export interface IdleLoadOptions {
   subject: SubjectId
   url: string
+  /** Opened first and kept: the server has run its connection code and grown its heap before. */
+  warmup: number
   count: number
   concurrency: number
   /** The process ends by itself after this long, whatever happens. */
@@ -33,22 +37,35 @@ async function main(): Promise<void> {
   }, options.holdMs).unref()
 
   const protocol = CLIENT_PROTOCOLS[options.subject]
+  const input = createInterface({ input: process.stdin })[Symbol.asyncIterator]()
+  const nextLine = async (): Promise<string | null> => {
+    const line = await input.next()
+    return line.done ? null : String(line.value).trim()
+  }
   const sockets: WebSocket[] = []
   let next = 0
-  const started = performance.now()
-  async function worker(): Promise<void> {
-    while (next < options.count) {
-      const index = next++
-      sockets.push(await protocol.connectIdle(options.url, index))
+  async function open(upTo: number): Promise<void> {
+    const worker = async (): Promise<void> => {
+      while (next < upTo) {
+        const index = next++
+        sockets.push(await protocol.connectIdle(options.url, index))
+      }
     }
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(options.concurrency, upTo - next)) }, worker))
   }
-  await Promise.all(Array.from({ length: Math.min(options.concurrency, options.count) }, worker))
-  const result: IdleLoadResult = { count: sockets.length, openMs: performance.now() - started }
+  await open(options.warmup)
+  console.log('warm')
+  if ((await nextLine()) !== 'go') process.exit(0)
+  const started = performance.now()
+  await open(options.warmup + options.count)
+  const result: IdleLoadResult = {
+    count: sockets.length - options.warmup,
+    openMs: performance.now() - started
+  }
   console.log(`ready ${JSON.stringify(result)}`)
 
   // Hold the connections until the runner has read the server's memory.
-  const input = createInterface({ input: process.stdin })
-  for await (const line of input) if (line.trim() === 'close') break
+  for (let line = await nextLine(); line !== null && line !== 'close'; line = await nextLine());
   // Exiting closes every socket at once; closing 10k of them one by one would only cost time.
   process.exit(0)
 }

@@ -3,11 +3,18 @@
  * Measures how long opening them all takes and what each one costs in server memory.
  */
 import { startTypeScript } from '../lib/child-processes'
-import { rssBytes, sleep, waitUntilIdle } from '../lib/proc-stats'
+import { rssBytes, waitUntilIdle } from '../lib/proc-stats'
 import type { BenchContext, MetricRow, Workload, WorkloadResult } from '../lib/workload'
 import type { IdleLoadOptions, IdleLoadResult } from '../load/idle-load'
 import { SUBJECTS, startServer, type Subject, type SubjectId } from '../servers/subjects'
 import { rotate, runsBySubject } from './repetitions'
+
+/**
+ * Connections opened before the "before" reading. Until a server has handled a few hundred, its RSS
+ * moves by megabytes of its own (code compiled on first use, the young generation growing with
+ * the allocation rate), which at 1 000 connections was a third of the figure, either way.
+ */
+export const IDLE_WARMUP_CONNECTIONS = 200
 
 export interface IdleMeasurement {
   count: number
@@ -24,20 +31,27 @@ async function measureIdle(subject: Subject, count: number, ctx: BenchContext): 
   const pid = server.process.pid
   let load: ReturnType<typeof startTypeScript> | null = null
   try {
-    // "Before" is the server started and quiet: what it costs with no connection at all.
-    await sleep(200)
-    await waitUntilIdle(pid)
-    const rssBeforeBytes = rssBytes(pid)
     const options: IdleLoadOptions = {
       subject: subject.id,
       url: server.url,
+      warmup: IDLE_WARMUP_CONNECTIONS,
       count,
       concurrency: ctx.options.idleConcurrency,
       holdMs: 120_000
     }
     load = startTypeScript('idle load generator', 'bench/load/idle-load.ts', [JSON.stringify(options)], true)
+    const failed = (e: unknown): Error =>
+      new Error(`${e instanceof Error ? e.message : String(e)}${load?.describeStderr() ?? ''}`)
+    // "Before" is the server quiet with the warm-up connections open: from there on, what grows is
+    // what each further connection costs.
+    await load.waitForLine(/^warm$/, 60_000).catch((e: unknown) => {
+      throw failed(e)
+    })
+    await waitUntilIdle(pid)
+    const rssBeforeBytes = rssBytes(pid)
+    load.send('go')
     const match = await load.waitForLine(/^ready (.*)$/, 110_000).catch((e: unknown) => {
-      throw new Error(`${e instanceof Error ? e.message : String(e)}${load?.describeStderr() ?? ''}`)
+      throw failed(e)
     })
     const opened = JSON.parse(match[1]!) as IdleLoadResult
     if (opened.count !== count) throw new Error(`opened ${opened.count} of ${count} connections`)
