@@ -1,3 +1,4 @@
+import type { Duplex } from 'node:stream'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { ChannelClient, type ClientState } from '../../src/main/channel/client'
 import { memorySocketPair } from '../../src/main/channel/memory-socket'
@@ -48,6 +49,28 @@ describe('in-process connections to the channel server', () => {
     await vi.waitFor(() => expect([atWeb.length, atDevice.length]).toEqual([50, 50]))
     expect(atWeb.map((d) => (d as { n: number }).n)).toEqual([...Array(50).keys()])
     expect(atDevice.map((d) => (d as { n: number }).n)).toEqual([...Array(50).keys()])
+  })
+
+  it('send a burst of relayed frames on in one write, in order', async () => {
+    const device = client('K1', true)
+    let webSocket: Duplex | null = null
+    const web = new ChannelClient({
+      url,
+      uuid: 'W1',
+      connect: () => (webSocket = server.connectInProcess())
+    })
+    clients.push(web)
+    await Promise.all([device.connect(), web.connect()])
+    const sessionid = await device.createSession()
+    await web.joinSession(sessionid)
+    const received: number[] = []
+    web.on('data', (f) => received.push((f.data as { n: number }).n))
+    let writes = 0
+    webSocket!.on('data', () => writes++)
+    // Five frames the server reads in one go: the web side's socket gets them in one write.
+    for (let n = 0; n < 5; n++) device.sendData(sessionid, { type: 'candidate', n })
+    await vi.waitFor(() => expect(received).toEqual([0, 1, 2, 3, 4]))
+    expect(writes).toBe(1)
   })
 
   it('are counted like any client, and end with the server', async () => {

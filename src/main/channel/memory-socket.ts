@@ -25,6 +25,11 @@ export class MemorySocket extends Duplex {
     done()
   }
 
+  /** A corked burst of writes reaches the peer as one chunk, as one writev would over TCP. */
+  override _writev(chunks: { chunk: Buffer }[], done: (error?: Error | null) => void): void {
+    this._write(Buffer.concat(chunks.map((c) => c.chunk)), 'buffer', done)
+  }
+
   override _final(done: (error?: Error | null) => void): void {
     const peer = this.peer
     process.nextTick(() => peer?.push(null))
