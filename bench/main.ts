@@ -16,7 +16,7 @@ import { WORKLOADS } from './workloads/index'
 const USAGE = `usage: npm run bench -- [options]
   --only renderer,call,relay,idle
                                run only these workloads
-  --runs N                     repetitions of every workload (default: call 15, relay 5, idle 3)
+  --runs N                     repetitions of every workload (default: call 30, relay 5, idle 3)
   --pairs N --window N         relay: device/web pairs (50) and frames in flight per pair (8)
   --warmup-ms N                relay: unmeasured warm-up per server and frame kind (1000)
   --slice-ms N --rounds N      relay: measured slice (300 ms), slices per server and frame kind (10)
@@ -65,7 +65,7 @@ function readOptions(): {
   const options: BenchOptions = {
     relayRuns: runs ?? (quick ? 2 : 5),
     idleRuns: runs ?? (quick ? 1 : 3),
-    callRuns: runs ?? (quick ? 3 : 15),
+    callRuns: runs ?? (quick ? 3 : 30),
     pairs: int(values.pairs, 50, 'pairs'),
     window: int(values.window, 8, 'window'),
     warmupMs: int(values['warmup-ms'], quick ? 500 : 1000, 'warmup-ms'),
