@@ -18,16 +18,20 @@ export class MemorySocket extends Duplex {
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, done: (error?: Error | null) => void): void {
+    this.deliver(chunk, done)
+  }
+
+  /** A corked burst of writes reaches the peer as one chunk, as one writev would over TCP. */
+  override _writev(chunks: { chunk: Buffer }[], done: (error?: Error | null) => void): void {
+    this.deliver(Buffer.concat(chunks.map((c) => c.chunk)), done)
+  }
+
+  private deliver(chunk: Buffer, done: (error?: Error | null) => void): void {
     const peer = this.peer
     if (!peer) return done(new Error('the in-process connection is closed'))
     // Delivered on the next tick, in order, as a socket would: never inside the writer's call.
     process.nextTick(() => peer.push(chunk))
     done()
-  }
-
-  /** A corked burst of writes reaches the peer as one chunk, as one writev would over TCP. */
-  override _writev(chunks: { chunk: Buffer }[], done: (error?: Error | null) => void): void {
-    this._write(Buffer.concat(chunks.map((c) => c.chunk)), 'buffer', done)
   }
 
   override _final(done: (error?: Error | null) => void): void {
