@@ -16,6 +16,21 @@ import { rotate, runsBySubject } from './repetitions'
  */
 export const IDLE_WARMUP_CONNECTIONS = 200
 
+/**
+ * The young generation held at its smallest size, in every server alike. V8 grows it (up to 16 MiB
+ * per semi-space) when the allocation rate rises, as it does while a thousand connections open,
+ * and whether it grows during a repetition moved the 1 000-connection figure by megabytes.
+ */
+const IDLE_NODE_FLAGS = ['--max-semi-space-size=1']
+
+/**
+ * Below this many connections a repetition is cheap (a few seconds) and its figure the noisiest (a
+ * step of heap growth is a large share of it): such counts get IDLE_FEW_REPEAT times the
+ * repetitions.
+ */
+const IDLE_FEW_CONNECTIONS = 5000
+const IDLE_FEW_REPEAT = 2
+
 export interface IdleMeasurement {
   count: number
   openMs: number
@@ -27,7 +42,7 @@ export interface IdleMeasurement {
 }
 
 async function measureIdle(subject: Subject, count: number, ctx: BenchContext): Promise<IdleMeasurement> {
-  const server = await startServer(subject)
+  const server = await startServer(subject, IDLE_NODE_FLAGS)
   const pid = server.process.pid
   let load: ReturnType<typeof startTypeScript> | null = null
   try {
@@ -104,8 +119,12 @@ export const idleScaleWorkload: Workload = {
     const notes: string[] = []
     for (const count of ctx.options.idleCounts) byCount.set(count, [])
     const lastMs = new Map<number, number>()
-    for (let rep = 0; rep < ctx.options.idleRuns; rep++) {
+    const runsFor = (count: number): number =>
+      count < IDLE_FEW_CONNECTIONS ? ctx.options.idleRuns * IDLE_FEW_REPEAT : ctx.options.idleRuns
+    const mostRuns = Math.max(...ctx.options.idleCounts.map(runsFor))
+    for (let rep = 0; rep < mostRuns; rep++) {
       for (const count of ctx.options.idleCounts) {
+        if (rep >= runsFor(count)) continue
         // Before the first measurement of a size, a guess: about 1 ms per connection plus 3 s of
         // starting and stopping, per server; afterwards, how long the previous repetition took.
         const expectedMs = lastMs.get(count) ?? SUBJECTS.length * (count * 1.2 + 3000)
