@@ -2,7 +2,7 @@
  * The servers put side by side. Each runs as its own process, started directly with
  * `node --import tsx <file>`, so that /proc/PID of that process is the server and nothing else.
  */
-import { startNode, type TrackedProcess } from '../lib/child-processes'
+import { startTypeScript, type TrackedProcess } from '../lib/child-processes'
 
 export type SubjectId = 'bare' | 'peerjs' | 'genie'
 
@@ -55,12 +55,8 @@ export interface RunningServer {
   process: TrackedProcess
 }
 
-/** `nodeFlags` go to Node itself, before the entry. */
-export async function startServer(
-  subject: Subject,
-  nodeFlags: readonly string[] = []
-): Promise<RunningServer> {
-  const proc = startNode(subject.label, [...nodeFlags, '--import', 'tsx', subject.entry, ...subject.args])
+export async function startServer(subject: Subject): Promise<RunningServer> {
+  const proc = startTypeScript(subject.label, subject.entry, subject.args)
   try {
     const match = await proc.waitForLine(subject.readyLine, 20_000)
     return { subject, url: match[1]!, process: proc }

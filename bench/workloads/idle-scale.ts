@@ -16,13 +16,6 @@ import { rotate, runsBySubject } from './repetitions'
  */
 export const IDLE_WARMUP_CONNECTIONS = 200
 
-/**
- * V8's own sizing heuristics held still, in every server alike. It grows the young generation (up
- * to 16 MiB per semi-space) when the allocation rate rises, as it does while a thousand connections
- * open, and its memory reducer shrinks the heap on a timer once allocation slows; whether either
- * happened during a repetition moved the 1 000-connection figure by megabytes.
- */
-const IDLE_NODE_FLAGS = ['--max-semi-space-size=1', '--no-memory-reducer']
 
 /**
  * Below this many connections a repetition is cheap (a few seconds) and its figure the noisiest (a
@@ -43,7 +36,7 @@ export interface IdleMeasurement {
 }
 
 async function measureIdle(subject: Subject, count: number, ctx: BenchContext): Promise<IdleMeasurement> {
-  const server = await startServer(subject, IDLE_NODE_FLAGS)
+  const server = await startServer(subject)
   const pid = server.process.pid
   let load: ReturnType<typeof startTypeScript> | null = null
   try {
