@@ -16,7 +16,6 @@ import { rotate, runsBySubject } from './repetitions'
  */
 export const IDLE_WARMUP_CONNECTIONS = 200
 
-
 /**
  * Below this many connections a repetition is cheap (a few seconds) and its figure the noisiest (a
  * step of heap growth is a large share of it): such counts get IDLE_FEW_REPEAT times the
