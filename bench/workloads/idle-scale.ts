@@ -48,19 +48,19 @@ async function measureIdle(subject: Subject, count: number, ctx: BenchContext): 
       holdMs: 120_000
     }
     load = startTypeScript('idle load generator', 'bench/load/idle-load.ts', [JSON.stringify(options)], true)
-    const failed = (e: unknown): Error =>
-      new Error(`${e instanceof Error ? e.message : String(e)}${load?.describeStderr() ?? ''}`)
+    const generator = load
+    // A line of the load generator, or its own explanation of why it never came.
+    const lineOf = (pattern: RegExp, timeoutMs: number): Promise<RegExpExecArray> =>
+      generator.waitForLine(pattern, timeoutMs).catch((e: unknown) => {
+        throw new Error(`${e instanceof Error ? e.message : String(e)}${generator.describeStderr()}`)
+      })
     // "Before" is the server quiet with the warm-up connections open: from there on, what grows is
     // what each further connection costs.
-    await load.waitForLine(/^warm$/, 60_000).catch((e: unknown) => {
-      throw failed(e)
-    })
+    await lineOf(/^warm$/, 60_000)
     await waitUntilIdle(pid)
     const rssBeforeBytes = rssBytes(pid)
     load.send('go')
-    const match = await load.waitForLine(/^ready (.*)$/, 110_000).catch((e: unknown) => {
-      throw failed(e)
-    })
+    const match = await lineOf(/^ready (.*)$/, 110_000)
     const opened = JSON.parse(match[1]!) as IdleLoadResult
     if (opened.count !== count) throw new Error(`opened ${opened.count} of ${count} connections`)
     // "After" is read once the server has handled every keep-alive and gone quiet again.

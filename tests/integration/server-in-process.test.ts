@@ -8,13 +8,21 @@ let server: ChannelServer
 let url: string
 const clients: ChannelClient[] = []
 
-/** A client of the server: in process (the app's own windows) or over loopback TCP. */
-function client(uuid: string, inProcess: boolean): ChannelClient {
+/**
+ * A client of the server: in process (the app's own windows) or over loopback TCP. `onSocket` sees
+ * each in-process socket the client opens.
+ */
+function client(uuid: string, inProcess: boolean, onSocket?: (socket: Duplex) => void): ChannelClient {
+  const connect = (): Duplex => {
+    const socket = server.connectInProcess()
+    onSocket?.(socket)
+    return socket
+  }
   const c = new ChannelClient({
     url,
     uuid,
     reconnect: { initialDelayMs: 20, maxDelayMs: 200 },
-    ...(inProcess ? { connect: () => server.connectInProcess() } : {})
+    ...(inProcess ? { connect } : {})
   })
   clients.push(c)
   return c
@@ -54,12 +62,7 @@ describe('in-process connections to the channel server', () => {
   it('send a burst of relayed frames on in one write, in order', async () => {
     const device = client('K1', true)
     let webSocket: Duplex | null = null
-    const web = new ChannelClient({
-      url,
-      uuid: 'W1',
-      connect: () => (webSocket = server.connectInProcess())
-    })
-    clients.push(web)
+    const web = client('W1', true, (socket) => (webSocket = socket))
     await Promise.all([device.connect(), web.connect()])
     const sessionid = await device.createSession()
     await web.joinSession(sessionid)

@@ -59,11 +59,12 @@ class FakePeerConnection {
 let fake: FakePeerConnection
 let sent: Record<string, unknown>[]
 
-function session(role: 'device' | 'web'): PeerSession {
+function session(role: 'device' | 'web', localStream?: MediaStream | Promise<MediaStream>): PeerSession {
   fake = new FakePeerConnection()
   sent = []
   return new PeerSession({
     role,
+    ...(localStream ? { localStream } : {}),
     signal: (p) => sent.push(p),
     createPeerConnection: () => fake as unknown as RTCPeerConnection
   })
@@ -145,14 +146,7 @@ describe('the web side', () => {
   it('answers a renegotiation offer on the same call without adding its tracks again', async () => {
     const track = { kind: 'audio' } as MediaStreamTrack
     const stream = { getAudioTracks: () => [track] } as unknown as MediaStream
-    fake = new FakePeerConnection()
-    sent = []
-    const s = new PeerSession({
-      role: 'web',
-      localStream: stream,
-      signal: (p) => sent.push(p),
-      createPeerConnection: () => fake as unknown as RTCPeerConnection
-    })
+    const s = session('web', stream)
     await s.handle({ type: 'offer', sdp: 'o1' })
     await s.handle({ type: 'offer', sdp: 'o2' })
     expect(fake.tracksAdded).toBe(1)
@@ -163,14 +157,7 @@ describe('the web side', () => {
     const track = { kind: 'audio' } as MediaStreamTrack
     let open: (s: MediaStream) => void = () => undefined
     const microphone = new Promise<MediaStream>((resolve) => (open = resolve))
-    fake = new FakePeerConnection()
-    sent = []
-    const s = new PeerSession({
-      role: 'web',
-      localStream: microphone,
-      signal: (p) => sent.push(p),
-      createPeerConnection: () => fake as unknown as RTCPeerConnection
-    })
+    const s = session('web', microphone)
     const answered = s.handle({ type: 'offer', sdp: 'o1' })
     await vi.waitFor(() => expect(fake.remoteDescription).toEqual({ type: 'offer', sdp: 'o1' }))
     expect(fake.tracksAdded).toBe(0)
@@ -182,14 +169,7 @@ describe('the web side', () => {
   })
 
   it('fails without answering when the microphone cannot be opened', async () => {
-    fake = new FakePeerConnection()
-    sent = []
-    const s = new PeerSession({
-      role: 'web',
-      localStream: Promise.reject(new Error('NotAllowedError')),
-      signal: (p) => sent.push(p),
-      createPeerConnection: () => fake as unknown as RTCPeerConnection
-    })
+    const s = session('web', Promise.reject(new Error('NotAllowedError')))
     const states: string[] = []
     s.on('state', (state) => states.push(state))
     await s.handle({ type: 'offer', sdp: 'o1' })
