@@ -29,6 +29,14 @@ export const DEVMODE_OPERATIONS = [
 /** Notify-only operation sent to a device when a web client's connection closes (ours). */
 export const LEAVE_SESSION = 'leave_session'
 
+/**
+ * The reply key (ours) that hands a member its place's resume token, and the request key that
+ * presents it again: a create or join carrying the token of a place held by a live connection
+ * moves that place to the new connection (the old one was half-open). Other implementations
+ * ignore both keys.
+ */
+export const RESUME_TOKEN_KEY = 'resumetoken'
+
 export type ChannelType = 'webrtcaudio' | 'rtcaudio' | 'keyboard' | 'system' | (string & {})
 export const SUBPROTOCOL = 'ws-channel-v1'
 
@@ -72,7 +80,8 @@ export interface NotifyFrame extends FrameBase {
 }
 export interface DataFrame extends FrameBase {
   msgtype: 'data'
-  data: Record<string, unknown>
+  /** Any JSON value: our peers send objects (PROTOCOL.md §5), other clients may send anything. */
+  data: unknown
 }
 export type Frame = RequestFrame | ReplyFrame | NotifyFrame | DataFrame
 
@@ -170,9 +179,8 @@ export function validateFrame(value: unknown): ParseResult {
       if (value.result_msg === undefined) value.result_msg = ''
       break
     case 'data':
-      if (!isPlainObject(value.data)) {
-        return fail(ResultCode.BAD_REQUEST, 'field "data" must be a JSON object', 'data', partial)
-      }
+      // Any JSON value is a payload (relayed unchanged); only its absence is an error.
+      if (!('data' in value)) return fail(ResultCode.BAD_REQUEST, 'missing field "data"', 'data', partial)
       break
   }
   return { ok: true, frame: value as unknown as Frame }

@@ -163,6 +163,7 @@ describe('connection caps', () => {
   it('caps handshakes per address per window (429), counting refused ones too', async () => {
     const s = await start({
       limitLoopback: true,
+      paths: ['/channel'],
       limits: { handshakesPerIpPerWindow: 5, sweepIntervalMs: 60_000 }
     })
     const statuses: number[] = []

@@ -132,13 +132,34 @@ describe('a web client lost without a close frame', () => {
     expect(server.stats()).toMatchObject({ awaySlots: 0, heldBytes: 0 })
   })
 
-  it('a new connection of the same uuid takes over from one the server still thinks alive', async () => {
+  it('a second live connection of the same uuid does not displace the first without its token', async () => {
     await start()
     const { device, web, sessionid } = await pair()
-    // The old socket is still open (a half-open connection after a network change).
+    // The old socket is still open: without proof, the newcomer is just another joiner (full).
     const again = await authed('W1')
     const reply = await again.request({ msgtype: 'request', operation: 'join_session', sessionid })
-    expect(reply).toMatchObject({ result_cd: 200, resumed: true })
+    expect(reply).toMatchObject({ result_cd: 409 })
+    device.send({ msgtype: 'data', sessionid, data: { to: 'the first one' } })
+    expect((await web.next((f) => f.msgtype === 'data')).data).toEqual({ to: 'the first one' })
+    await settle()
+    expect(again.frames.some((f) => f.msgtype === 'data')).toBe(false)
+    expect(notifies(device)).toEqual(['join_session'])
+  })
+
+  it("a new connection presenting the place's resume token takes over from a half-open one", async () => {
+    await start()
+    const device = await authed('K1')
+    const web = await authed('W1')
+    const { sessionid } = await device.request({ msgtype: 'request', operation: 'create_session' })
+    const joined = await web.request({ msgtype: 'request', operation: 'join_session', sessionid })
+    const again = await authed('W1')
+    const reply = await again.request({
+      msgtype: 'request',
+      operation: 'join_session',
+      sessionid,
+      resumetoken: joined.resumetoken
+    })
+    expect(reply).toMatchObject({ result_cd: 200, resumed: true, resumetoken: joined.resumetoken })
     device.send({ msgtype: 'data', sessionid, data: { to: 'the new one' } })
     expect((await again.next((f) => f.msgtype === 'data')).data).toEqual({ to: 'the new one' })
     expect((await web.sendAndReply({ msgtype: 'data', sessionid, data: {} })).result_cd).toBe(403)

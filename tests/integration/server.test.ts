@@ -120,7 +120,8 @@ describe('sessions and relay', () => {
       operation: 'join_session',
       result_cd: 200,
       result_msg: 'Success',
-      trxid: joined.trxid
+      trxid: joined.trxid,
+      resumetoken: expect.stringMatching(/^[A-Za-z0-9_-]{22}$/) // ours: an extra key, ignored by others
     })
     const notify = await device.next((f) => f.msgtype === 'notify' && f.operation === 'join_session')
     expect(notify).toEqual({
@@ -339,13 +340,22 @@ describe('bad input: the documented result_cd, the connection kept, others untou
     expect(await c.closed()).toBe(CloseCode.BAD_FRAMES)
   })
 
-  it('refuses other paths at upgrade', async () => {
+  it("takes any path by default, as KT's own examples use several", async () => {
     const port = new URL(url).port
+    const c = await RawClient.authed(`ws://127.0.0.1:${port}/channel/7`, 'numbered-path')
+    c.close()
+  })
+
+  it('refuses other paths at upgrade when paths are restricted', async () => {
+    const restricted = new ChannelServer({ paths: ['/channel'] })
+    const restrictedUrl = await restricted.listen()
+    const port = new URL(restrictedUrl).port
     const ws = new WebSocket(`ws://127.0.0.1:${port}/elsewhere`)
     const status = await new Promise<number>((resolve) => {
       ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0))
       ws.on('error', () => resolve(-1))
     })
     expect(status).toBe(404)
+    await restricted.close()
   })
 })

@@ -16,12 +16,13 @@ import {
   type NotifyFrame,
   type ReplyFrame,
   type RequestFrame,
+  RESUME_TOKEN_KEY,
   ResultCode,
   SUBPROTOCOL,
   frames,
   parseFrame
 } from '../../shared/protocol'
-import { DELIVERY_KEY, DELIVERY_TYPE, SessionDelivery, readControl, readStamp } from './delivery'
+import { DELIVERY_KEY, DELIVERY_TYPE, SessionDelivery, isObject, readControl, readStamp } from './delivery'
 
 export type ClientState = 'idle' | 'connecting' | 'authenticating' | 'ready' | 'reconnecting' | 'closed'
 
@@ -139,6 +140,8 @@ type SessionRole = 'owner' | 'member'
 interface HeldSession {
   role: SessionRole
   delivery: SessionDelivery
+  /** The server's resume token for our place (ours): presented again when we come back. */
+  token: string | undefined
 }
 
 /** What waits to be written: new data (numbered when written) or frames already numbered. */
@@ -269,11 +272,13 @@ export class ChannelClient extends Emitter<ClientEvents> {
 
   async createSession(options: { sessionid?: string; channeltype?: ChannelType } = {}): Promise<string> {
     const reply = await this.request(
-      frames.createRequest({
-        uuid: this.uuid,
-        channeltype: options.channeltype ?? this.channeltype,
-        ...(options.sessionid ? { sessionid: options.sessionid } : {})
-      })
+      this.withToken(
+        frames.createRequest({
+          uuid: this.uuid,
+          channeltype: options.channeltype ?? this.channeltype,
+          ...(options.sessionid ? { sessionid: options.sessionid } : {})
+        })
+      )
     )
     const id = reply.sessionid ?? options.sessionid
     if (!id)
@@ -284,7 +289,7 @@ export class ChannelClient extends Emitter<ClientEvents> {
 
   async joinSession(sessionid: string): Promise<void> {
     const reply = await this.request(
-      frames.joinRequest({ uuid: this.uuid, sessionid, channeltype: this.channeltype })
+      this.withToken(frames.joinRequest({ uuid: this.uuid, sessionid, channeltype: this.channeltype }))
     )
     this.hold(sessionid, 'member', reply)
   }
@@ -400,21 +405,32 @@ export class ChannelClient extends Emitter<ClientEvents> {
     this.emit('state', state, detail)
   }
 
+  /** A create or join of a session we hold carries our place's resume token (see hold). */
+  private withToken(request: RequestFrame): RequestFrame {
+    const token = request.sessionid === undefined ? undefined : this.sessions.get(request.sessionid)?.token
+    return token === undefined ? request : { ...request, [RESUME_TOKEN_KEY]: token }
+  }
+
   /** Records a session after a 200 create/join; `resumed` (ours) says the server kept our place. */
   private hold(sessionid: string, role: SessionRole, reply: ReplyFrame): void {
+    const given = reply[RESUME_TOKEN_KEY]
+    const token = typeof given === 'string' ? given : undefined
     const held = this.sessions.get(sessionid)
     if (held && reply.resumed === true) {
       held.role = role
+      held.token = token ?? held.token
       return
     }
     if (held) {
       // A new session, or a new place in it: what peers sent before is not ours to wait for.
       held.role = role
+      held.token = token
       held.delivery.reset()
       return
     }
     this.sessions.set(sessionid, {
       role,
+      token,
       delivery: new SessionDelivery(this.opts.outboxMaxFrames, this.opts.outboxTtlMs)
     })
   }
@@ -564,8 +580,9 @@ export class ChannelClient extends Emitter<ClientEvents> {
   private admit(frame: DataFrame): boolean {
     const sessionid = frame.sessionid ?? (this.sessions.size === 1 ? this.sessionIds[0] : undefined)
     const held = sessionid === undefined ? undefined : this.sessions.get(sessionid)
-    if (frame.data.type === DELIVERY_TYPE) {
-      const control = readControl(frame.data, this.streamId)
+    const data = frame.data
+    if (isObject(data) && data.type === DELIVERY_TYPE) {
+      const control = readControl(data, this.streamId)
       if (control) {
         if (held && sessionid !== undefined) this.onControl(sessionid, held, control)
         return false

@@ -13,6 +13,7 @@ import {
   type ChannelType,
   type Frame,
   LEAVE_SESSION,
+  RESUME_TOKEN_KEY,
   type RequestFrame,
   ResultCode,
   SUBPROTOCOL,
@@ -31,7 +32,10 @@ export interface ChannelServerOptions {
   limits?: Partial<ServerLimits>
   /** Answer each ras_alive with the same notify (PROTOCOL.md §3: "may"). */
   echoKeepalive?: boolean
-  /** Paths a client may connect to; the public service uses /channel. */
+  /**
+   * Paths a client may connect to (others get HTTP 404); absent or empty: any path. KT's guide
+   * shows /channel and, in its connection example, a numbered path, so any is the default.
+   */
   paths?: readonly string[]
   /** Observes every frame in and out (for the signaling view); costs nothing when absent. */
   tap?: (event: TapEvent) => void
@@ -108,6 +112,11 @@ interface Session {
   owner: Connection
   /** Connected members only: the relay writes to each of them. */
   members: Set<Connection>
+  /**
+   * The resume token of each connected member's place (see RESUME_TOKEN_KEY): membership belongs
+   * to a connection and its role, and only this token moves a live place to another connection.
+   */
+  tokens: Map<Connection, string>
   /** Slots of members that are away (null when none: the relay checks one field). */
   away: AwaySlot[] | null
   createdAt: number
@@ -117,7 +126,10 @@ interface Session {
 interface AwaySlot {
   uuid: string
   session: Session
+  /** The device's place (the creator), or a web client's. */
   owner: boolean
+  /** The place's resume token: the same client comes back with it. */
+  token: string
   deadline: number
   held: (string | Buffer)[]
   heldBytes: number
@@ -153,7 +165,6 @@ interface Connection {
   closed: boolean
 }
 
-export const DEFAULT_PATHS = ['/channel', '/'] as const
 
 /** Options of every send: relayed frames are Buffers but go out as text, as they came in. */
 const TEXT_MESSAGE = { binary: false } as const
@@ -166,7 +177,8 @@ export class ChannelServer {
   private readonly host: string
   private readonly port: number
   private readonly echoKeepalive: boolean
-  private readonly paths: ReadonlySet<string>
+  /** Null: any path. */
+  private readonly paths: ReadonlySet<string> | null
   private readonly tap: ((event: TapEvent) => void) | undefined
   private readonly token: string | null
   private readonly tokenDigest: Buffer | null
@@ -214,7 +226,7 @@ export class ChannelServer {
     this.host = options.host ?? '127.0.0.1'
     this.port = options.port ?? 0
     this.echoKeepalive = options.echoKeepalive ?? true
-    this.paths = new Set(options.paths ?? DEFAULT_PATHS)
+    this.paths = options.paths?.length ? new Set(options.paths) : null
     this.tap = options.tap
     this.limitLoopback = options.limitLoopback ?? false
     this.allowOrigins = options.allowOrigins?.length
@@ -437,7 +449,7 @@ export class ChannelServer {
     const target = req.url ?? '/'
     const q = target.indexOf('?')
     const path = q < 0 ? target : target.slice(0, q)
-    if (!this.paths.has(path)) return rejectUpgrade(socket, 404, 'Not Found')
+    if (this.paths !== null && !this.paths.has(path)) return rejectUpgrade(socket, 404, 'Not Found')
     if (this.sockets.size >= this.limits.maxConnections) {
       return rejectUpgrade(socket, 503, 'Service Unavailable', 'Retry-After: 5\r\n')
     }
@@ -689,22 +701,7 @@ export class ChannelServer {
       const problem = this.checkSessionId(requested)
       if (problem) return this.sendError(conn, req, ResultCode.BAD_REQUEST, problem)
       const existing = this.sessions.get(requested)
-      if (existing) {
-        if (existing.ownerUuid !== uuid) {
-          return this.sendError(conn, req, ResultCode.CONFLICT, `session id "${requested}" is taken`)
-        }
-        // The same device asks again (after reconnecting): it takes its session back. What was
-        // held for it while away comes first, so that the reply finds it caught up. Nobody else
-        // is told: nothing changed for them.
-        const slot = this.takeSlot(existing, uuid)
-        this.reclaim(existing, conn)
-        if (slot) this.deliverHeld(conn, slot)
-        this.send(conn, {
-          ...frames.createReply({ sessionid: existing.id, trxid: req.trxid }),
-          resumed: true
-        })
-        return
-      }
+      if (existing) return this.recreateSession(conn, req, existing)
     }
     const owned = this.sessionsByUuid.get(uuid)
     if (owned && owned.size >= this.limits.maxSessionsPerUuid) {
@@ -721,15 +718,59 @@ export class ChannelServer {
       channeltype: req.channeltype ?? 'webrtcaudio',
       ownerUuid: uuid,
       owner: conn,
-      members: new Set([conn]),
+      members: new Set(),
+      tokens: new Map(),
       away: null,
       createdAt: this.now
     }
     this.sessions.set(id, session)
     if (owned) owned.add(session)
     else this.sessionsByUuid.set(uuid, new Set([session]))
-    addMembership(conn, session)
-    this.send(conn, frames.createReply({ sessionid: id, trxid: req.trxid }))
+    const token = this.seat(session, conn, newToken())
+    this.send(conn, { ...frames.createReply({ sessionid: id, trxid: req.trxid }), [RESUME_TOKEN_KEY]: token })
+  }
+
+  /**
+   * A create naming a session that exists. Only the device's own place can be taken back: its
+   * slot held since its connection was lost (by the same uuid), or its live place by a
+   * connection that presents the place's resume token. A create never takes a joiner's place,
+   * and a live device is never displaced by a uuid alone. Nobody else is told: nothing changed
+   * for them. What was held while away comes first, so that the reply finds the device caught up.
+   */
+  private recreateSession(conn: Connection, req: RequestFrame, session: Session): void {
+    const id = session.id
+    if (session.ownerUuid !== conn.uuid) {
+      return this.sendError(conn, req, ResultCode.CONFLICT, `session id "${id}" is taken`)
+    }
+    let token: string | undefined
+    if (session.owner === conn) {
+      token = session.tokens.get(conn)
+    } else {
+      const slot = session.away?.find((s) => s.owner)
+      if (slot) {
+        this.takeSlot(slot)
+        session.owner = conn
+        token = this.seat(session, conn, slot.token)
+        this.deliverHeld(conn, slot)
+      } else {
+        const presented = this.tokenOf(req)
+        if (presented !== undefined && presented === session.tokens.get(session.owner))
+          token = this.moveSeat(session, session.owner, conn)
+      }
+    }
+    if (token === undefined) {
+      return this.sendError(
+        conn,
+        req,
+        ResultCode.CONFLICT,
+        `session id "${id}" is taken: its device is connected (a reconnecting device presents its "${RESUME_TOKEN_KEY}")`
+      )
+    }
+    this.send(conn, {
+      ...frames.createReply({ sessionid: id, trxid: req.trxid }),
+      resumed: true,
+      [RESUME_TOKEN_KEY]: token
+    })
   }
 
   private joinSession(conn: Connection, req: RequestFrame): void {
@@ -737,32 +778,35 @@ export class ChannelServer {
     if (!id) return this.sendError(conn, req, ResultCode.BAD_REQUEST, 'missing field "sessionid"')
     const session = this.sessions.get(id)
     if (!session) return this.sendError(conn, req, ResultCode.NOT_FOUND, `session "${id}" not found`)
-    const resumed = { ...frames.successReply('join_session', req.trxid), resumed: true }
-    if (session.members.has(conn)) return this.send(conn, resumed)
-    const uuid = conn.uuid as string
-    // The same uuid already has a place here: a slot held since its connection was lost, or
-    // another connection the server still believes alive (a half-open one after a network
-    // change). The new connection takes that place silently: for the others nothing changed.
-    const slot = this.takeSlot(session, uuid)
-    const twin = slot ? undefined : this.memberWithUuid(session, uuid)
-    if (slot || twin) {
-      if (twin) {
-        session.members.delete(twin)
-        twin.sessions?.delete(session)
-      }
-      if (slot?.owner || session.owner === twin) session.owner = conn
-      session.members.add(conn)
-      addMembership(conn, session)
-      if (slot) this.deliverHeld(conn, slot) // first, as for create_session
-      this.send(conn, resumed)
-      return
+    const resumed = (token: string): Frame => ({
+      ...frames.successReply('join_session', req.trxid),
+      resumed: true,
+      [RESUME_TOKEN_KEY]: token
+    })
+    const own = session.tokens.get(conn)
+    if (own !== undefined) return this.send(conn, resumed(own))
+    // A web client's place comes back to the same client: by its token, or, for a slot held
+    // since its connection was lost, by the same uuid. The device's place and slot are never
+    // a joiner's, even with the device's uuid: in KT's flow both sides present the ContainerId.
+    const presented = this.tokenOf(req)
+    const slot =
+      session.away?.find((s) => !s.owner && presented !== undefined && s.token === presented) ??
+      session.away?.find((s) => !s.owner && s.uuid === conn.uuid)
+    if (slot) {
+      this.takeSlot(slot)
+      this.seat(session, conn, slot.token)
+      this.deliverHeld(conn, slot) // first, as for create_session
+      return this.send(conn, resumed(slot.token))
+    }
+    const twin = presented === undefined ? undefined : this.memberWithToken(session, presented)
+    if (twin !== undefined && twin !== session.owner) {
+      return this.send(conn, resumed(this.moveSeat(session, twin, conn)))
     }
     if (this.joinerCount(session) >= this.limits.maxJoinersPerSession) {
       return this.sendError(conn, req, ResultCode.CONFLICT, `session "${id}" is full`)
     }
-    session.members.add(conn)
-    addMembership(conn, session)
-    this.send(conn, frames.successReply('join_session', req.trxid))
+    const token = this.seat(session, conn, newToken())
+    this.send(conn, { ...frames.successReply('join_session', req.trxid), [RESUME_TOKEN_KEY]: token })
     this.fanOut(session, conn, JSON.stringify(frames.sessionNotify('join_session', id, session.channeltype)))
   }
 
@@ -849,18 +893,34 @@ export class ChannelServer {
     return null
   }
 
-  private reclaim(session: Session, conn: Connection): void {
-    if (session.owner !== conn) {
-      session.members.delete(session.owner)
-      session.owner.sessions?.delete(session)
-      session.owner = conn
-    }
+  /** Gives `conn` a place in the session, known by `token`. */
+  private seat(session: Session, conn: Connection, token: string): string {
     session.members.add(conn)
+    session.tokens.set(conn, token)
     addMembership(conn, session)
+    return token
   }
 
-  private memberWithUuid(session: Session, uuid: string): Connection | undefined {
-    for (const member of session.members) if (member.uuid === uuid) return member
+  /** A live place moves to the connection that proved it is the same client (its token). */
+  private moveSeat(session: Session, from: Connection, to: Connection): string {
+    const token = session.tokens.get(from) as string
+    session.members.delete(from)
+    session.tokens.delete(from)
+    from.sessions?.delete(session)
+    if (session.owner === from) session.owner = to
+    session.members.add(to)
+    session.tokens.set(to, token)
+    addMembership(to, session)
+    return token
+  }
+
+  private tokenOf(req: RequestFrame): string | undefined {
+    const token = req[RESUME_TOKEN_KEY]
+    return typeof token === 'string' && token.length > 0 ? token : undefined
+  }
+
+  private memberWithToken(session: Session, token: string): Connection | undefined {
+    for (const [member, t] of session.tokens) if (t === token) return member
     return undefined
   }
 
@@ -888,6 +948,7 @@ export class ChannelServer {
       if (member !== by) this.sendRaw(member, notify)
     }
     session.members.clear()
+    session.tokens.clear()
   }
 
   /** Writes to every connected member but `except`, and holds a copy for every away one. */
@@ -911,8 +972,10 @@ export class ChannelServer {
     const sessions = conn.sessions === null ? [] : [...conn.sessions]
     conn.sessions = null
     for (const session of sessions) {
+      const token = session.tokens.get(conn)
       session.members.delete(conn)
-      if (grace) this.park(session, conn)
+      session.tokens.delete(conn)
+      if (grace && token !== undefined) this.park(session, conn, token)
       else if (session.owner === conn) this.endSession(session, null)
       else
         this.fanOut(
@@ -923,18 +986,17 @@ export class ChannelServer {
     }
   }
 
-  private park(session: Session, conn: Connection): void {
+  private park(session: Session, conn: Connection, token: string): void {
     if (this.sessions.get(session.id) !== session) return
-    const uuid = conn.uuid as string
-    const owner = session.owner === conn
-    const deadline = this.now + this.limits.reconnectGraceMs
-    const existing = session.away?.find((s) => s.uuid === uuid)
-    if (existing) {
-      existing.owner ||= owner
-      existing.deadline = deadline
-      return
+    const slot: AwaySlot = {
+      uuid: conn.uuid as string,
+      session,
+      owner: session.owner === conn,
+      token,
+      deadline: this.now + this.limits.reconnectGraceMs,
+      held: [],
+      heldBytes: 0
     }
-    const slot: AwaySlot = { uuid, session, owner, deadline, held: [], heldBytes: 0 }
     if (session.away) session.away.push(slot)
     else session.away = [slot]
     this.awaySlots.add(slot)
@@ -943,8 +1005,9 @@ export class ChannelServer {
   /** Keeps a frame for the away members, or ends the grace of one whose share is full. */
   private hold(session: Session, except: Connection | null, payload: string | Buffer): void {
     const size = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length
+    // Every away place gets a copy, whoever sends: a sender is connected, so never one of them
+    // (in KT's flow the device and its web client share one uuid, so the uuid says nothing here).
     for (const slot of [...(session.away ?? [])]) {
-      if (except !== null && slot.uuid === except.uuid) continue
       if (
         slot.held.length >= this.limits.graceBufferFrames ||
         slot.heldBytes + size > this.limits.graceBufferBytes ||
@@ -962,13 +1025,14 @@ export class ChannelServer {
     }
   }
 
-  private takeSlot(session: Session, uuid: string): AwaySlot | undefined {
-    const slot = session.away?.find((s) => s.uuid === uuid)
-    if (!slot) return undefined
+  /** Removes an away slot from its session; false when it was no longer there. */
+  private takeSlot(slot: AwaySlot): boolean {
+    const session = slot.session
+    if (!session.away?.includes(slot)) return false
     this.forgetSlot(slot)
-    const rest = session.away!.filter((s) => s !== slot)
+    const rest = session.away.filter((s) => s !== slot)
     session.away = rest.length ? rest : null
-    return slot
+    return true
   }
 
   private forgetSlot(slot: AwaySlot): void {
@@ -986,7 +1050,7 @@ export class ChannelServer {
   /** The grace period of an away member is over: what PROTOCOL.md says for a closed one happens. */
   private expireSlot(slot: AwaySlot): void {
     const session = slot.session
-    if (!this.takeSlot(session, slot.uuid)) return
+    if (!this.takeSlot(slot)) return
     if (slot.owner) this.endSession(session, null)
     else {
       this.fanOut(
@@ -1099,6 +1163,11 @@ function addMembership(conn: Connection, session: Session): void {
 /** The one session a connection takes part in, or null when it has none or several. */
 function soleSession(conn: Connection): Session | null {
   return conn.sessions?.size === 1 ? (conn.sessions.values().next().value as Session) : null
+}
+
+/** A place's resume token: 16 random bytes, URL-safe. */
+function newToken(): string {
+  return randomBytes(16).toString('base64url')
 }
 
 function membershipCount(conn: Connection): number {

@@ -214,7 +214,7 @@ export const useConsoleStore = defineStore('console', () => {
     }
   }
 
-  async function answer(sessionid: string, offer: Record<string, unknown>): Promise<void> {
+  async function answer(sessionid: string, offer: unknown): Promise<void> {
     const call = calls[sessionid]
     if (!call) return
     endCall(sessionid, { sendBye: false })
