@@ -116,10 +116,17 @@ describe('one uuid for the speaker and its web client', () => {
     const fromDevice = {
       msgtype: 'data',
       sessionid: CONTAINER_ID,
-      data: { type: 'candidate', label: 0, id: '0', candidate: 'candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host' }
+      data: {
+        type: 'candidate',
+        label: 0,
+        id: '0',
+        candidate: 'candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host'
+      }
     }
     device.send(fromDevice)
-    expect(await web.next((f) => f.msgtype === 'data' && (f.data as Json).type === 'candidate')).toEqual(fromDevice)
+    expect(await web.next((f) => f.msgtype === 'data' && (f.data as Json).type === 'candidate')).toEqual(
+      fromDevice
+    )
     const fromWeb = {
       msgtype: 'data',
       data: {
@@ -130,7 +137,9 @@ describe('one uuid for the speaker and its web client', () => {
       }
     }
     web.send(fromWeb) // no sessionid: the sender's only session
-    expect(await device.next((f) => f.msgtype === 'data' && (f.data as Json).type === 'candidate')).toEqual(fromWeb)
+    expect(await device.next((f) => f.msgtype === 'data' && (f.data as Json).type === 'candidate')).toEqual(
+      fromWeb
+    )
     // Nobody got its own frames back.
     expect(device.frames.filter((f) => f.msgtype === 'data')).toHaveLength(2)
     expect(web.frames.filter((f) => f.msgtype === 'data')).toHaveLength(2)
@@ -177,7 +186,11 @@ describe('one uuid for the speaker and its web client', () => {
     await start()
     const { device, web } = await ktPair()
     await cut(web)
-    device.send({ msgtype: 'data', sessionid: CONTAINER_ID, data: { type: 'offer', sdp: 'held for the web' } })
+    device.send({
+      msgtype: 'data',
+      sessionid: CONTAINER_ID,
+      data: { type: 'offer', sdp: 'held for the web' }
+    })
     await vi.waitFor(() => expect(server.stats().heldBytes).toBeGreaterThan(0))
     const back = await client()
     await authAs(back, CONTAINER_ID, 'FromWeb:1')
@@ -198,7 +211,11 @@ describe('one uuid for the speaker and its web client', () => {
     await start()
     const { device, web } = await ktPair()
     await cut(device)
-    web.send({ msgtype: 'data', sessionid: CONTAINER_ID, data: { type: 'answer', sdp: 'held for the device' } })
+    web.send({
+      msgtype: 'data',
+      sessionid: CONTAINER_ID,
+      data: { type: 'answer', sdp: 'held for the device' }
+    })
     await vi.waitFor(() => expect(server.stats().heldBytes).toBeGreaterThan(0))
     const back = await client()
     await authAs(back, CONTAINER_ID, 'K0000000:1501463079999:00001')
@@ -225,7 +242,9 @@ describe('one uuid for the speaker and its web client', () => {
     expect(notifies(web)).toEqual([])
     // It is the device again: its destroy ends the session for the web client.
     back.send({ msgtype: 'request', operation: 'destroy_session', sessionid: CONTAINER_ID, trxid: 'K:9' })
-    expect(await web.next((f) => f.operation === 'destroy_session')).toMatchObject({ sessionid: CONTAINER_ID })
+    expect(await web.next((f) => f.operation === 'destroy_session')).toMatchObject({
+      sessionid: CONTAINER_ID
+    })
   })
 
   it('a join with the ContainerId while the device is away never takes the device slot', async () => {
@@ -234,7 +253,12 @@ describe('one uuid for the speaker and its web client', () => {
     await cut(device)
     const another = await client()
     await authAs(another, CONTAINER_ID, 'FromWeb:1')
-    another.send({ msgtype: 'request', operation: 'join_session', sessionid: CONTAINER_ID, trxid: 'FromWeb:2' })
+    another.send({
+      msgtype: 'request',
+      operation: 'join_session',
+      sessionid: CONTAINER_ID,
+      trxid: 'FromWeb:2'
+    })
     const joined = await reply(another, 'FromWeb:2')
     expect(joined).toMatchObject({ result_cd: 200 })
     expect(joined.resumed).toBeUndefined()
@@ -256,7 +280,10 @@ describe('one uuid for the speaker and its web client', () => {
     expect(String(refused.result_msg)).toContain('resumetoken')
     // The device is still the device: data reaches it, and its destroy works.
     web.send({ msgtype: 'data', sessionid: CONTAINER_ID, data: { type: 'answer', sdp: 'still you' } })
-    expect((await device.next((f) => f.msgtype === 'data')).data).toEqual({ type: 'answer', sdp: 'still you' })
+    expect((await device.next((f) => f.msgtype === 'data')).data).toEqual({
+      type: 'answer',
+      sdp: 'still you'
+    })
     // With the token of the device's place, a new connection does take it over.
     claimant.send({
       msgtype: 'request',
@@ -267,8 +294,13 @@ describe('one uuid for the speaker and its web client', () => {
     })
     expect(await reply(claimant, 'K:3')).toMatchObject({ result_cd: 200, resumed: true })
     web.send({ msgtype: 'data', sessionid: CONTAINER_ID, data: { type: 'answer', sdp: 'new device' } })
-    expect((await claimant.next((f) => f.msgtype === 'data')).data).toEqual({ type: 'answer', sdp: 'new device' })
-    expect((await device.sendAndReply({ msgtype: 'data', sessionid: CONTAINER_ID, data: {} })).result_cd).toBe(403)
+    expect((await claimant.next((f) => f.msgtype === 'data')).data).toEqual({
+      type: 'answer',
+      sdp: 'new device'
+    })
+    expect(
+      (await device.sendAndReply({ msgtype: 'data', sessionid: CONTAINER_ID, data: {} })).result_cd
+    ).toBe(403)
   })
 
   it('a second live connection claiming the web place without its token does not displace it', async () => {
@@ -276,7 +308,12 @@ describe('one uuid for the speaker and its web client', () => {
     const { device, web } = await ktPair()
     const claimant = await client()
     await authAs(claimant, CONTAINER_ID, 'FromWeb:1')
-    claimant.send({ msgtype: 'request', operation: 'join_session', sessionid: CONTAINER_ID, trxid: 'FromWeb:2' })
+    claimant.send({
+      msgtype: 'request',
+      operation: 'join_session',
+      sessionid: CONTAINER_ID,
+      trxid: 'FromWeb:2'
+    })
     expect(await reply(claimant, 'FromWeb:2')).toMatchObject({ result_cd: 409 }) // full: one web client
     device.send({ msgtype: 'data', sessionid: CONTAINER_ID, data: { type: 'offer', sdp: 'to the first' } })
     expect((await web.next((f) => f.msgtype === 'data')).data).toEqual({ type: 'offer', sdp: 'to the first' })
@@ -291,7 +328,12 @@ describe('one uuid for the speaker and its web client', () => {
     })
     const reloaded = await client()
     await authAs(reloaded, CONTAINER_ID, 'FromWeb:1')
-    reloaded.send({ msgtype: 'request', operation: 'join_session', sessionid: CONTAINER_ID, trxid: 'FromWeb:2' })
+    reloaded.send({
+      msgtype: 'request',
+      operation: 'join_session',
+      sessionid: CONTAINER_ID,
+      trxid: 'FromWeb:2'
+    })
     expect(await reply(reloaded, 'FromWeb:2')).toMatchObject({ result_cd: 200 })
     await device.next((f) => f.operation === 'join_session', 5000, device.frames.length - 1)
     expect(notifies(device)).toEqual(['join_session', 'leave_session', 'join_session'])

@@ -91,7 +91,12 @@ describe('parseFrame rejects malformed frames precisely', () => {
       'sessionid'
     ],
     ['data without payload', '{"msgtype":"data","sessionid":"a"}', ResultCode.BAD_REQUEST, 'data'],
-    ['data without payload but its key elsewhere', '{"msgtype":"data","x":{"data":{}}}', ResultCode.BAD_REQUEST, 'data'],
+    [
+      'data without payload but its key elsewhere',
+      '{"msgtype":"data","x":{"data":{}}}',
+      ResultCode.BAD_REQUEST,
+      'data'
+    ],
     ['reply without result_cd', '{"msgtype":"reply","operation":"auth"}', ResultCode.BAD_REQUEST, 'result_cd']
   ]
   for (const [name, text, code, field] of table) {

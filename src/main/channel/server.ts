@@ -165,7 +165,6 @@ interface Connection {
   closed: boolean
 }
 
-
 /** Options of every send: relayed frames are Buffers but go out as text, as they came in. */
 const TEXT_MESSAGE = { binary: false } as const
 
