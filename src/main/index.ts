@@ -36,7 +36,7 @@ const resourcesDir = app.isPackaged
 if (!app.requestSingleInstanceLock()) {
   app.quit()
 } else {
-  let options: MainArgs = { kiosk: false }
+  let options: MainArgs = { kiosk: false, strictKt: false }
   let mainWindow: BrowserWindow | null = null
   let core: AppCore | null = null
   let tray: StatusTray | null = null
@@ -121,6 +121,7 @@ if (!app.requestSingleInstanceLock()) {
         host: 'electron',
         version: app.getVersion(),
         dataDir: app.getPath('userData'),
+        strictKt: options.strictKt,
         ...(options.serverUrl ? { embeddedServer: false as const, serverUrl: options.serverUrl } : {}),
         hooks: {
           openExternal: async (url) => {

@@ -21,6 +21,8 @@ export interface AppInfo {
   keepaliveIntervalMs: number
   idleTimeoutMs: number
   platform: string
+  /** Started with --strict-kt: the speaker behaves as a real GiGA Genie would (see Settings.strictKt). */
+  strictKt: boolean
 }
 
 export interface ConnectRequest {
@@ -30,6 +32,8 @@ export interface ConnectRequest {
   url?: string
   uuid: string
   channeltype?: ChannelType
+  /** False: no keep-alive of its own (strict KT mode: a service app calls keepaliveChannel). */
+  keepalive?: boolean
 }
 
 /** Counts that must return to baseline when calls and windows end (leak checks, self-test). */
@@ -150,6 +154,12 @@ export interface Settings {
   audioProcessing: Record<string, AudioProcessing>
   /** Above these a call's quality indicator raises its alarm (the console's per-speaker rows). */
   qualityAlarms: QualityAlarms
+  /**
+   * Strict KT mode, for developers of service apps: the speaker sends no keep-alive of its own,
+   * SDK calls before a successful init answer 406, and what the public service would not accept
+   * is flagged in the signaling view. Off: Genie Bridge's lenient defaults.
+   */
+  strictKt: boolean
 }
 
 export interface QualityAlarms {
@@ -294,5 +304,6 @@ export const DEFAULT_SETTINGS: Settings = {
   inputDeviceId: '',
   outputDeviceId: '',
   audioProcessing: {},
-  qualityAlarms: DEFAULT_QUALITY_ALARMS
+  qualityAlarms: DEFAULT_QUALITY_ALARMS,
+  strictKt: false
 }

@@ -358,11 +358,15 @@ export function readSignal(data: unknown): SignalPayload | null {
     case 'candidate': {
       const c = data.candidate
       if (typeof c === 'string') {
+        // The reference shape names them id / label; KT-style clients also send the standard
+        // sdpMid / sdpMLineIndex beside the string.
+        const mid = typeof data.id === 'string' ? data.id : data.sdpMid
+        const index = typeof data.label === 'number' ? data.label : data.sdpMLineIndex
         return {
           type: 'candidate',
           candidate: c,
-          sdpMid: typeof data.id === 'string' ? data.id : null,
-          sdpMLineIndex: typeof data.label === 'number' ? data.label : 0
+          sdpMid: typeof mid === 'string' ? mid : null,
+          sdpMLineIndex: typeof index === 'number' ? index : 0
         }
       }
       if (isPlainObject(c) && typeof c.candidate === 'string') {

@@ -174,3 +174,38 @@ describe('ChannelClient', () => {
     expect(c.state).toBe('closed')
   })
 })
+
+describe('a client that sends no keep-alive of its own (strict KT mode)', () => {
+  async function shortIdleServer(): Promise<void> {
+    await server.close()
+    server = new ChannelServer({ limits: { idleTimeoutMs: 1_200, sweepIntervalMs: 100 } })
+    url = await server.listen()
+  }
+
+  it('loses its channel at the cut-off, and does not bring it back by itself', async () => {
+    await shortIdleServer()
+    const device = client('K0000000', { keepaliveIntervalMs: 0 })
+    await device.connect()
+    const id = await device.createSession({ sessionid: 'K0000000' })
+    const lost = waitFor<[string, string]>((done) => device.on('sessionLost', (...a) => done(a)))
+    expect(await lost).toEqual([id, 'released by the channel server: keep-alive timeout'])
+    await waitFor<ClientState>((done) => device.on('state', (s) => s === 'ready' && done(s)))
+    expect(device.sessionIds).toEqual([])
+    expect(server.sessionCount).toBe(0)
+  })
+
+  it('keeps its channel while the application calls keepalive', async () => {
+    await shortIdleServer()
+    const device = client('K0000000', { keepaliveIntervalMs: 0 })
+    await device.connect()
+    await device.createSession({ sessionid: 'K0000000' })
+    const lost = vi.fn()
+    device.on('sessionLost', lost)
+    for (let i = 0; i < 6; i++) {
+      await new Promise((r) => setTimeout(r, 400))
+      expect(await device.keepalive()).toMatchObject({ operation: 'ras_alive' })
+    }
+    expect(lost).not.toHaveBeenCalled()
+    expect(server.listSessions().map((s) => s.sessionid)).toEqual(['K0000000'])
+  })
+})

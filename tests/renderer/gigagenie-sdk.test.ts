@@ -35,7 +35,11 @@ function callback(fn: SdkFunction, options: Record<string, unknown> | null): Pro
 describe('window.gigagenie', () => {
   it('calls back with (result_cd, result_msg, extra) and accepts null options', async () => {
     const g = createGigagenie(useDeviceStore())
-    expect(await callback(g.init, null)).toEqual([200, 'Success', null])
+    expect(await callback(g.init, null)).toEqual([
+      200,
+      'Success',
+      { sdkversion: '1.4', devicetype: 'genie-bridge', displayflag: true }
+    ])
     expect(await callback(g.appinfo.getContainerId, null)).toEqual([
       200,
       'Success',
@@ -67,10 +71,15 @@ describe('window.gigagenie', () => {
       string,
       unknown
     >
-    expect(err).toMatchObject({ result_cd: 409, result_msg: 'session id "K0000001" is taken', extra: null })
+    // The guide's media calls answer 200 or 500; the message names the cause and the server's code.
+    expect(err).toMatchObject({
+      result_cd: 500,
+      result_msg: 'session id "K0000001" is taken (409)',
+      extra: null
+    })
     expect(await callback(g.media.createChannel, { usecontainerid: true })).toEqual([
-      409,
-      'session id "K0000001" is taken',
+      500,
+      'session id "K0000001" is taken (409)',
       null
     ])
   })
@@ -86,11 +95,50 @@ describe('window.gigagenie', () => {
     expect(transport.callsOf('channel:destroy')).toEqual([{ connectionId: DEVICE_CONNECTION, sessionid }])
   })
 
-  it('answers 404 to audio calls before a channel exists', async () => {
+  it('answers 500, naming the cause, to audio calls before a channel exists', async () => {
     const g = createGigagenie(useDeviceStore())
-    const [cd] = await callback(g.media.startWebRTCAudio, { sessionid: 'nope' })
-    expect(cd).toBe(404)
-    await expect(g.media.startWebRTCAudio(null)).rejects.toMatchObject({ result_cd: 404 })
+    const [cd, msg] = await callback(g.media.startWebRTCAudio, { sessionid: 'nope' })
+    expect(cd).toBe(500)
+    expect(msg).toBe('session "nope" is not this device\'s channel')
+    await expect(g.media.startWebRTCAudio(null)).rejects.toMatchObject({
+      result_cd: 500,
+      result_msg: 'no channel: call gigagenie.media.createChannel first'
+    })
+  })
+
+  it("takes the guide's own names and channel type: createRelayChannel({channeltype: 'audio'}), destroyRelayChannel", async () => {
+    const g = createGigagenie(useDeviceStore())
+    const created = await callback(g.media.createRelayChannel, { channeltype: 'audio', usecontainerid: true })
+    expect(created).toEqual([200, 'Success', { sessionid: 'K0000001' }])
+    expect(transport.callsOf('channel:create')).toEqual([
+      { connectionId: DEVICE_CONNECTION, sessionid: 'K0000001', channeltype: 'webrtcaudio' }
+    ])
+    expect(await callback(g.media.destroyRelayChannel, { sessionid: 'K0000001' })).toEqual([
+      200,
+      'Success',
+      null
+    ])
+    expect(transport.callsOf('channel:destroy')).toEqual([
+      { connectionId: DEVICE_CONNECTION, sessionid: 'K0000001' }
+    ])
+  })
+
+  it('in strict KT mode answers 406 before a successful init, and sends no keep-alive of its own', async () => {
+    transport.respond('settings:get', () => ({ ...DEFAULT_SETTINGS, deviceUuid: 'K0000001', strictKt: true }))
+    const g = createGigagenie(useDeviceStore())
+    const before = await callback(g.media.createChannel, { channeltype: 'webrtcaudio' })
+    expect(before[0]).toBe(406)
+    await expect(g.appinfo.getContainerId(null)).rejects.toMatchObject({ result_cd: 406 })
+    expect(transport.callsOf('channel:create')).toEqual([])
+    expect((await callback(g.init, { apikey: 'K', keytype: 'GBOXDEVM' }))[0]).toBe(200)
+    expect(transport.callsOf('channel:connect')).toMatchObject([{ keepalive: false }])
+    expect((await callback(g.media.createChannel, { channeltype: 'webrtcaudio' }))[0]).toBe(200)
+  })
+
+  it('is lenient by default: no init needed, and the main process keeps the channel alive', async () => {
+    const g = createGigagenie(useDeviceStore())
+    expect((await callback(g.media.createChannel, null))[0]).toBe(200)
+    expect(transport.callsOf('channel:connect')[0]).not.toHaveProperty('keepalive')
   })
 
   it('delivers channel events to the assigned onChannelEvent', async () => {

@@ -149,6 +149,11 @@ describe('WebRTC payloads', () => {
       sdpMLineIndex: 1
     })
   })
+  it('reads the KT shape: top-level sdpMid / sdpMLineIndex beside a string candidate', () => {
+    expect(
+      readSignal({ type: 'candidate', candidate: 'candidate:y', sdpMid: 'audio', sdpMLineIndex: 2 })
+    ).toEqual({ type: 'candidate', candidate: 'candidate:y', sdpMid: 'audio', sdpMLineIndex: 2 })
+  })
   it('writes the reference shape', () => {
     expect(candidatePayload({ candidate: 'candidate:x', sdpMid: '0', sdpMLineIndex: 0 })).toEqual({
       type: 'candidate',

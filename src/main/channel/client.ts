@@ -22,6 +22,7 @@ import {
   frames,
   parseFrame
 } from '../../shared/protocol'
+import { CloseCode } from './limits'
 import { DELIVERY_KEY, DELIVERY_TYPE, SessionDelivery, isObject, readControl, readStamp } from './delivery'
 
 export type ClientState = 'idle' | 'connecting' | 'authenticating' | 'ready' | 'reconnecting' | 'closed'
@@ -39,7 +40,10 @@ export interface ChannelClientOptions {
   url: string
   uuid: string
   channeltype?: ChannelType
-  /** Period of ras_alive (PROTOCOL.md §3 recommends 30–60 s; reference clients use 30 s). */
+  /**
+   * Period of ras_alive (PROTOCOL.md §3 recommends 30–60 s; reference clients use 30 s); 0 sends
+   * none of its own (`keepalive()` still sends one when asked).
+   */
   keepaliveIntervalMs?: number
   requestTimeoutMs?: number
   /** Give up on a connection attempt (TCP + WebSocket handshake + iam) after this long. */
@@ -474,6 +478,10 @@ export class ChannelClient extends Emitter<ClientEvents> {
     ws.on('close', (code, reason) => {
       if (this.ws !== ws) return
       this.ws = null
+      // The server released every place of this connection (PROTOCOL.md §3: the channel is
+      // released after 70 s of silence): coming back must not bring the sessions back unasked.
+      if (code === CloseCode.IDLE_TIMEOUT)
+        this.releaseSessions('released by the channel server: keep-alive timeout')
       this.lost(`connection closed (${code}${reason.length ? ` ${reason.toString()}` : ''})`)
     })
   }
@@ -516,6 +524,12 @@ export class ChannelClient extends Emitter<ClientEvents> {
     }
     this.pump()
     this.settleReady(null)
+  }
+
+  private releaseSessions(reason: string): void {
+    const ids = [...this.sessions.keys()]
+    this.sessions.clear()
+    for (const id of ids) this.emit('sessionLost', id, reason)
   }
 
   private async restoreSessions(): Promise<void> {
@@ -740,6 +754,8 @@ export class ChannelClient extends Emitter<ClientEvents> {
 
   private startKeepalive(): void {
     if (this.keepaliveTimer) clearInterval(this.keepaliveTimer)
+    this.keepaliveTimer = null
+    if (this.opts.keepaliveIntervalMs <= 0) return // none of its own: the application sends them
     this.keepaliveTimer = setInterval(() => this.transmit(frames.rasAlive()), this.opts.keepaliveIntervalMs)
   }
 

@@ -1,3 +1,5 @@
+import { DEFAULT_LIMITS, type ServerLimits } from '../channel/limits'
+
 /** Tiny `--name value` / `--name=value` / `--flag` parser for the command-line entries. */
 export function parseArgs(argv: readonly string[]): Map<string, string[]> {
   const out = new Map<string, string[]>()
@@ -31,4 +33,23 @@ export function portArg(args: Map<string, string[]>, name: string, fallback: num
     throw new Error(`--${name} must be a whole number from 0 to 65535 (0 picks a free port), got "${raw}"`)
   }
   return port
+}
+
+/** `--limit name=value` pairs as channel server limit overrides. */
+export function limitOverrides(values: string[]): Partial<ServerLimits> {
+  const out: Partial<ServerLimits> = {}
+  for (const pair of values) {
+    const eq = pair.indexOf('=')
+    const name = eq < 0 ? pair : pair.slice(0, eq)
+    const raw = eq < 0 ? '' : pair.slice(eq + 1).trim()
+    if (!(name in DEFAULT_LIMITS) || raw === '') {
+      throw new Error(`--limit takes name=value with name one of: ${Object.keys(DEFAULT_LIMITS).join(', ')}`)
+    }
+    const value = Number(raw)
+    if (!Number.isFinite(value) || value < 0) {
+      throw new Error(`--limit ${name} must be a non-negative number, got "${raw}"`)
+    }
+    out[name as keyof ServerLimits] = value
+  }
+  return out
 }

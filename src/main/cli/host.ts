@@ -7,7 +7,7 @@ import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { AppCore } from '../core/app-core'
 import { BrowserHost } from '../host/browser-host'
-import { lastArg, parseArgs, portArg } from './args'
+import { lastArg, limitOverrides, parseArgs, portArg } from './args'
 
 export const DEFAULT_HOST_PORT = 8780
 
@@ -20,7 +20,8 @@ async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2))
   if (args.has('help')) {
     console.log(
-      'usage: npm run host -- [--port 8780] [--host 127.0.0.1] [--server ws://host:port/channel] [--data-dir DIR]'
+      'usage: npm run host -- [--port 8780] [--host 127.0.0.1] [--server ws://host:port/channel] [--data-dir DIR]\n' +
+        '  [--strict-kt] (the speaker behaves as a real GiGA Genie) [--limit NAME=VALUE] (embedded server limits)'
     )
     return
   }
@@ -34,7 +35,10 @@ async function main(): Promise<void> {
   const core = await AppCore.start({
     host: 'browser',
     version: process.env['npm_package_version'] ?? '0.0.0',
-    ...(serverUrl ? { embeddedServer: false as const, serverUrl } : {}),
+    ...(serverUrl
+      ? { embeddedServer: false as const, serverUrl }
+      : { embeddedServer: { limits: limitOverrides(args.get('limit') ?? []) } }),
+    strictKt: args.has('strict-kt'),
     dataDir: lastArg(args, 'data-dir') ?? defaultDataDir()
   })
   const host = new BrowserHost({

@@ -5,8 +5,8 @@
  */
 import { readFileSync } from 'node:fs'
 import { ChannelServer } from '../channel/server'
-import { DEFAULT_LIMITS, type ServerLimits } from '../channel/limits'
-import { lastArg, parseArgs, portArg } from './args'
+import { DEFAULT_LIMITS } from '../channel/limits'
+import { lastArg, limitOverrides, parseArgs, portArg } from './args'
 
 export const DEFAULT_SERVE_PORT = 8787
 /** Read when --token is not given, so that the token need not appear in the process list. */
@@ -40,24 +40,6 @@ const KNOWN = new Set([
   'open-access',
   'limit-loopback'
 ])
-
-function limitOverrides(values: string[]): Partial<ServerLimits> {
-  const out: Partial<ServerLimits> = {}
-  for (const pair of values) {
-    const eq = pair.indexOf('=')
-    const name = eq < 0 ? pair : pair.slice(0, eq)
-    const raw = eq < 0 ? '' : pair.slice(eq + 1).trim()
-    if (!(name in DEFAULT_LIMITS) || raw === '') {
-      throw new Error(`--limit takes name=value with name one of: ${Object.keys(DEFAULT_LIMITS).join(', ')}`)
-    }
-    const value = Number(raw)
-    if (!Number.isFinite(value) || value < 0) {
-      throw new Error(`--limit ${name} must be a non-negative number, got "${raw}"`)
-    }
-    out[name as keyof ServerLimits] = value
-  }
-  return out
-}
 
 /** Every value of a repeatable option, commas also separating values. */
 function listArg(args: Map<string, string[]>, name: string): string[] {

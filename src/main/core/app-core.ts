@@ -33,6 +33,8 @@ export interface CoreOptions {
   dataDir?: string | null
   keepaliveIntervalMs?: number
   platform?: string
+  /** The app was started with --strict-kt (AppInfo.strictKt). */
+  strictKt?: boolean
   /** What only the host can do (the desktop shell); absent ones answer 501. */
   hooks?: CoreHooks
 }
@@ -87,7 +89,8 @@ export class AppCore {
       defaultServerUrl: this.options.serverUrl ?? channelUrl ?? '',
       keepaliveIntervalMs: this.options.keepaliveIntervalMs ?? CLIENT_DEFAULTS.keepaliveIntervalMs,
       idleTimeoutMs: this.server?.limits.idleTimeoutMs ?? 70_000,
-      platform: this.options.platform ?? process.platform
+      platform: this.options.platform ?? process.platform,
+      strictKt: this.options.strictKt === true
     }
     return this.infoCache
   }
@@ -257,7 +260,8 @@ export class Scope {
       ...(channeltype ? { channeltype } : {}),
       // The app's own server is reached in process: the same WebSocket, without loopback TCP.
       ...(embedded && url === embedded.url ? { connect: () => embedded.connectInProcess() } : {}),
-      keepaliveIntervalMs: this.core.info().keepaliveIntervalMs
+      // 0: none of its own (strict KT mode, where the service app keeps its channel alive).
+      keepaliveIntervalMs: req.keepalive === false ? 0 : this.core.info().keepaliveIntervalMs
     })
     this.clients.set(connectionId, client)
     client.on('state', (state, detail) =>

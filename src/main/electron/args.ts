@@ -6,9 +6,11 @@
  *   --kiosk          full screen on the kiosk view
  *   --server URL     use this channel server instead of starting the embedded one
  *   --route ROUTE    open the window on this view (e.g. /device, /console)
+ *   --strict-kt      the speaker behaves as a real GiGA Genie (see Settings.strictKt)
  */
 export interface MainArgs {
   kiosk: boolean
+  strictKt: boolean
   serverUrl?: string
   route?: string
 }
@@ -37,7 +39,7 @@ function valueOf(argv: readonly string[], name: string): string | undefined {
 export function parseMainArgs(argv: readonly string[]): MainArgs {
   const end = argv.indexOf('--')
   const args = end === -1 ? argv : argv.slice(0, end)
-  const out: MainArgs = { kiosk: args.includes('--kiosk') }
+  const out: MainArgs = { kiosk: args.includes('--kiosk'), strictKt: args.includes('--strict-kt') }
   const server = valueOf(args, 'server')
   if (server !== undefined) {
     let ok = false

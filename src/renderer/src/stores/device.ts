@@ -1,15 +1,23 @@
 import { defineStore } from 'pinia'
 import { computed, ref, shallowRef } from 'vue'
-import type { ConnectionState } from '@shared/contract'
-import type { DataFrame, Frame, NotifyFrame } from '@shared/protocol'
+import { BridgeError, type ConnectionState } from '@shared/contract'
+import type { DataFrame, Frame, NotifyFrame, ReplyFrame } from '@shared/protocol'
 import type { MessageKey } from '../i18n'
 import { useBridge } from '../services/bridge'
 import { type CallState, PeerSession } from '../rtc/peer-session'
 import { MicrophoneError, openMicrophone, stopStream } from '../rtc/microphone'
 import { errorMessage, randomId, subscribeFrames } from './channel-events'
+import { useAppStore } from './app'
 import { useSettingsStore } from './settings'
 
 export const DEVICE_CONNECTION = 'device'
+
+/**
+ * A channel server says nothing when it relays a frame, only when it refuses one. After sending
+ * its offer, startAudio waits this long for a refusal, unless the answer (or a refusal) comes
+ * first; then the offer counts as taken.
+ */
+export const OFFER_VERDICT_MS = 1_000
 
 /** What a service app's onChannelEvent receives: (result_cd, result_msg, extra = the frame). */
 export type ChannelEventListener = (result_cd: number, result_msg: string, extra: Frame) => void
@@ -27,6 +35,7 @@ export interface StoreError {
 export const useDeviceStore = defineStore('device', () => {
   const bridge = useBridge()
   const settings = useSettingsStore()
+  const app = useAppStore()
 
   const uuid = ref('')
   const connection = ref<ConnectionState>('idle')
@@ -50,13 +59,26 @@ export const useDeviceStore = defineStore('device', () => {
   let localStream: MediaStream | null = null
   let unsubscribe: (() => void)[] = []
   let channelEventListener: ChannelEventListener | null = null
+  /** Waiting for a verdict on this session's offer (see OFFER_VERDICT_MS). */
+  const refusalWaiters = new Set<(refusal: ReplyFrame) => void>()
 
   const ready = computed(() => connection.value === 'ready')
+  /** Strict KT mode: the setting, or the app started with --strict-kt. */
+  const strict = computed(() => settings.settings.strictKt || app.info?.strictKt === true)
   const inCall = computed(() => ['offering', 'connecting', 'live'].includes(call.value))
 
   function listen(): void {
     if (unsubscribe.length) return
     unsubscribe = [
+      bridge.on('channel:session', (e) => {
+        if (e.connectionId !== DEVICE_CONNECTION || e.kind !== 'lost' || e.sessionid !== sessionid.value)
+          return
+        // The channel is gone (released by the server, or not restored after a reconnect).
+        endCall({ sendBye: false })
+        sessionid.value = null
+        webJoined.value = false
+        error.value = { key: 'error.channelLost', ...(e.reason ? { detail: e.reason } : {}) }
+      }),
       bridge.on('channel:state', (e) => {
         if (e.connectionId !== DEVICE_CONNECTION) return
         connection.value = e.state
@@ -66,6 +88,7 @@ export const useDeviceStore = defineStore('device', () => {
       subscribeFrames(DEVICE_CONNECTION, {
         any: (e) => {
           if (e.direction === 'out' && e.frame.operation === 'ras_alive') lastKeepaliveAt.value = e.at
+          if (e.direction === 'in' && e.frame.msgtype === 'reply') onReply(e.frame)
           if (e.direction === 'in' && (e.frame.msgtype === 'notify' || e.frame.msgtype === 'data')) {
             if (e.frame.operation !== 'iam' && e.frame.operation !== 'ras_alive')
               channelEventListener?.(200, 'Success', e.frame)
@@ -96,6 +119,34 @@ export const useDeviceStore = defineStore('device', () => {
     }
   }
 
+  /** A reply to no request of ours is the server refusing a data frame we sent (PROTOCOL.md §5). */
+  function onReply(f: ReplyFrame): void {
+    if (f.result_cd === 200 || f.operation !== undefined || f.sessionid === undefined) return
+    if (f.sessionid !== sessionid.value) return
+    for (const waiter of [...refusalWaiters]) waiter(f)
+  }
+
+  /** Settles once the offer is answered, refused, or OFFER_VERDICT_MS pass without a refusal. */
+  function offerVerdict(session: PeerSession): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const settle = (error: Error | null): void => {
+        clearTimeout(timer)
+        refusalWaiters.delete(onRefusal)
+        off()
+        if (error) reject(error)
+        else resolve()
+      }
+      const onRefusal = (f: ReplyFrame): void =>
+        settle(new BridgeError(f.result_cd, `the channel server refused the offer: ${f.result_msg}`))
+      const timer = setTimeout(() => settle(null), OFFER_VERDICT_MS)
+      const off = session.on('state', (s) => {
+        if (s === 'connecting' || s === 'live') settle(null)
+        else if (s === 'ended' || s === 'failed') settle(new Error(`the call ${s} before it was answered`))
+      })
+      refusalWaiters.add(onRefusal)
+    })
+  }
+
   function onData(f: DataFrame): void {
     if (f.sessionid !== undefined && f.sessionid !== sessionid.value) return
     void peer?.handle(f.data)
@@ -117,10 +168,16 @@ export const useDeviceStore = defineStore('device', () => {
     }
   }
 
+  /** Settings and what the host says of itself, which decide the mode (strict or lenient). */
+  async function loadConfig(): Promise<void> {
+    if (!settings.loaded) await settings.load()
+    if (!app.info) await app.load()
+  }
+
   async function connect(): Promise<void> {
     listen()
     if (connection.value === 'ready') return
-    if (!settings.loaded) await settings.load()
+    await loadConfig()
     uuid.value ||= settings.settings.deviceUuid || randomId('K')
     if (!settings.settings.deviceUuid) void settings.update({ deviceUuid: uuid.value })
     const url = settings.settings.serverUrl || undefined
@@ -128,7 +185,9 @@ export const useDeviceStore = defineStore('device', () => {
       bridge.invoke('channel:connect', {
         connectionId: DEVICE_CONNECTION,
         uuid: uuid.value,
-        ...(url ? { url } : {})
+        ...(url ? { url } : {}),
+        // A real speaker sends no keep-alive of its own: the service app calls keepaliveChannel.
+        ...(strict.value ? { keepalive: false } : {})
       })
     )
   }
@@ -200,7 +259,19 @@ export const useDeviceStore = defineStore('device', () => {
     session.on('remoteStream', (s) => (remoteStream.value = s))
     // Not busy: the offer takes a few ms and a second start simply restarts the call, so the
     // controls stay as they are instead of flickering (a frame each way, mid call setup).
-    await run('error.startAudio', () => session.start(), { busy: false })
+    try {
+      await run(
+        'error.startAudio',
+        async () => {
+          await session.start()
+          await offerVerdict(session)
+        },
+        { busy: false }
+      )
+    } catch (e) {
+      if (peer === session) endCall({ sendBye: false })
+      throw e
+    }
   }
 
   function endCall(options: { sendBye?: boolean } = {}): void {
@@ -262,6 +333,8 @@ export const useDeviceStore = defineStore('device', () => {
     twoWay,
     ready,
     inCall,
+    strict,
+    loadConfig,
     connect,
     createChannel,
     keepalive,
