@@ -58,15 +58,15 @@ function electronPath(): string {
   return path
 }
 
-/** Registers beforeAll/afterAll hooks in the calling test file. */
-export function useScenario(): Scenario {
+/** Registers beforeAll/afterAll hooks in the calling test file; `hostArgs` go to the browser host. */
+export function useScenario(options: { hostArgs?: string[] } = {}): Scenario {
   let host: RunningHost | null = null
   const browsers: Browser[] = []
   const apps: RunningApp[] = []
   let channelUrl: string | null = null
   let appPage: string | null = null
   test.beforeAll(async () => {
-    host = await startHost()
+    host = await startHost(options.hostArgs)
   })
   test.afterEach(async () => {
     for (const b of browsers.splice(0)) await b.close()

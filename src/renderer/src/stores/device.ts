@@ -119,10 +119,14 @@ export const useDeviceStore = defineStore('device', () => {
     }
   }
 
-  /** A reply to no request of ours is the server refusing a data frame we sent (PROTOCOL.md §5). */
+  /**
+   * A reply to no request of ours is the server refusing a frame we sent without a trxid: a data
+   * frame (PROTOCOL.md §5), naming its session when the server read that far (a frame refused for
+   * its size or rate is not read, so its refusal names none).
+   */
   function onReply(f: ReplyFrame): void {
-    if (f.result_cd === 200 || f.operation !== undefined || f.sessionid === undefined) return
-    if (f.sessionid !== sessionid.value) return
+    if (f.result_cd === 200 || f.operation !== undefined || f.trxid !== undefined) return
+    if (f.sessionid !== undefined && f.sessionid !== sessionid.value) return
     for (const waiter of [...refusalWaiters]) waiter(f)
   }
 
