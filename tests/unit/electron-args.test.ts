@@ -10,7 +10,7 @@ const ELECTRON = ['/usr/lib/electron/electron', '--no-sandbox', '--inspect=0', '
 
 describe('parseMainArgs', () => {
   it('finds nothing of its own in a plain start, whatever Chromium switches are there', () => {
-    expect(parseMainArgs(ELECTRON)).toEqual({ kiosk: false })
+    expect(parseMainArgs(ELECTRON)).toEqual({ kiosk: false, strictKt: false })
     expect(
       parseMainArgs([
         ...ELECTRON,
@@ -18,24 +18,29 @@ describe('parseMainArgs', () => {
         '--use-fake-device-for-media-stream',
         '--use-file-for-fake-audio-capture=/tmp/tone.wav'
       ])
-    ).toEqual({ kiosk: false })
+    ).toEqual({ kiosk: false, strictKt: false })
   })
 
   it('reads --kiosk, --server URL and --route ROUTE, also in the --name=value form', () => {
     expect(
       parseMainArgs([...ELECTRON, '--server', 'ws://127.0.0.1:8787/channel', '--route', '/console'])
-    ).toEqual({ kiosk: false, serverUrl: 'ws://127.0.0.1:8787/channel', route: '/console' })
+    ).toEqual({ kiosk: false, strictKt: false, serverUrl: 'ws://127.0.0.1:8787/channel', route: '/console' })
     expect(parseMainArgs(['/opt/genie-bridge', '--kiosk', '--server=wss://relay.example/channel'])).toEqual({
       kiosk: true,
+      strictKt: false,
       serverUrl: 'wss://relay.example/channel'
     })
+    expect(parseMainArgs([...ELECTRON, '--strict-kt']).strictKt).toBe(true)
     expect(parseMainArgs([...ELECTRON, '--route=/device']).route).toBe('/device')
     expect(parseMainArgs([...ELECTRON, '--route', '/']).route).toBe('/')
   })
 
   it('lets the last of a repeated switch win, and stops at --', () => {
     expect(parseMainArgs(['x', '--route', '/device', '--route', '/console']).route).toBe('/console')
-    expect(parseMainArgs(['x', '--', '--kiosk', '--server', 'nonsense'])).toEqual({ kiosk: false })
+    expect(parseMainArgs(['x', '--', '--kiosk', '--server', 'nonsense'])).toEqual({
+      kiosk: false,
+      strictKt: false
+    })
   })
 
   it('refuses a channel server that is not a WebSocket URL', () => {
