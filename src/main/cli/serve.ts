@@ -23,6 +23,8 @@ const USAGE = `usage: npm run serve -- [options]
   --allow-uuid UUID      only this uuid may authenticate (repeatable or comma-separated)
   --tls-cert FILE        serve wss:// with this PEM certificate (chain); needs --tls-key
   --tls-key FILE         the PEM private key of --tls-cert
+  --path PATH            only this path accepts connections, e.g. /channel (repeatable or
+                         comma-separated; default: any path, as KT's examples use several)
   --open-access          beyond loopback, accept anyone without a token or uuid allowlist
   --limit-loopback       apply the per-address caps to loopback clients too
   --limit NAME=VALUE     override a limit (repeatable): ${Object.keys(DEFAULT_LIMITS).join(', ')}`
@@ -38,7 +40,8 @@ const KNOWN = new Set([
   'tls-cert',
   'tls-key',
   'open-access',
-  'limit-loopback'
+  'limit-loopback',
+  'path'
 ])
 
 /** Every value of a repeatable option, commas also separating values. */
@@ -88,6 +91,7 @@ async function main(): Promise<void> {
     token: token === '' ? null : token,
     allowOrigins: listArg(args, 'allow-origin'),
     allowUuids: listArg(args, 'allow-uuid'),
+    paths: listArg(args, 'path'),
     openAccess: flagArg(args, 'open-access'),
     limitLoopback: flagArg(args, 'limit-loopback'),
     ...(cert && key ? { tls: { cert, key } } : {})
