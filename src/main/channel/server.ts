@@ -2,18 +2,13 @@
  * The channel server: the WebSocket relay of PROTOCOL.md §1–5 and §7.
  * Plain Node (no electron): embedded by both hosts and runnable headless (`npm run serve`).
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import { type IncomingMessage, type Server as HttpServer, createServer } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
-import { memorySocketPair } from './memory-socket'
 import { type RawData, type WebSocket, WebSocketServer } from 'ws'
 import {
-  type ChannelType,
   type Frame,
-  LEAVE_SESSION,
-  RESUME_TOKEN_KEY,
   type RequestFrame,
   ResultCode,
   SUBPROTOCOL,
@@ -21,8 +16,16 @@ import {
   isDevModeOperation,
   parseFrame
 } from '../../shared/protocol'
-import { FALL_BACK, readDataEnvelope } from './data-envelope'
+import { AccessControl } from './access'
+import { type Connection, FrameWriter, type TapEvent } from './connection'
 import { CloseCode, type ServerLimits, resolveLimits } from './limits'
+import { memorySocketPair } from './memory-socket'
+import { MemoryRegistry, type RegistryContext } from './memory-registry'
+import type { SessionInfo, SessionRegistry } from './registry'
+
+export type { SessionInfo } from './registry'
+export type { TapEvent } from './connection'
+export { addressKey, isLoopbackHost } from './access'
 
 export interface ChannelServerOptions {
   /** Interface to bind; loopback by default so that nothing is exposed unless asked. */
@@ -66,26 +69,14 @@ export interface ChannelServerOptions {
   limitLoopback?: boolean
   /** Serve wss:// with this PEM certificate (chain) and private key. */
   tls?: { cert: string | Buffer; key: string | Buffer }
+  /**
+   * Where sessions live, made once the server's limits and writer exist: the in-memory registry
+   * by default, the Redis one to share sessions between processes.
+   */
+  registry?: (ctx: RegistryContext) => SessionRegistry
 }
 
-export interface TapEvent {
-  direction: 'in' | 'out'
-  connectionId: number
-  uuid: string | null
-  text: string
-  at: number
-}
-
-export interface SessionInfo {
-  sessionid: string
-  channeltype: ChannelType
-  ownerUuid: string
-  /** Members connected now (the owner included while it is connected). */
-  memberUuids: string[]
-  /** Members whose connection was lost and whose slot is held for the grace period. */
-  awayUuids: string[]
-  createdAt: number
-}
+export type { RegistryContext } from './memory-registry'
 
 /** Counters for monitoring and leak checks. */
 export interface ServerStats {
@@ -104,70 +95,6 @@ export interface ServerStats {
   trackedAddresses: number
 }
 
-interface Session {
-  id: string
-  channeltype: ChannelType
-  ownerUuid: string
-  /** The owner's connection; while the owner is away, its lost connection. */
-  owner: Connection
-  /** Connected members only: the relay writes to each of them. */
-  members: Set<Connection>
-  /**
-   * The resume token of each connected member's place (see RESUME_TOKEN_KEY): membership belongs
-   * to a connection and its role, and only this token moves a live place to another connection.
-   */
-  tokens: Map<Connection, string>
-  /** Slots of members that are away (null when none: the relay checks one field). */
-  away: AwaySlot[] | null
-  createdAt: number
-}
-
-/** A member slot kept for a lost connection, with what was sent to it meanwhile. */
-interface AwaySlot {
-  uuid: string
-  session: Session
-  /** The device's place (the creator), or a web client's. */
-  owner: boolean
-  /** The place's resume token: the same client comes back with it. */
-  token: string
-  deadline: number
-  held: (string | Buffer)[]
-  heldBytes: number
-}
-
-interface AddressEntry {
-  key: string
-  open: number
-  handshakes: number
-}
-
-interface Connection {
-  id: number
-  ws: WebSocket
-  /** The per-address counters it counts against (null: exempt). */
-  address: AddressEntry | null
-  uuid: string | null
-  connectedAt: number
-  lastSeen: number
-  framesInWindow: number
-  rateNoticeSent: boolean
-  /** Bytes read since the event loop last turned to other connections (see maxReadBurstBytes). */
-  burstBytes: number
-  /** Not read from until the next sweep: over framesPerWindow. */
-  throttled: boolean
-  /** Not read from until the next turn of the event loop: over maxReadBurstBytes. */
-  yielding: boolean
-  /** Its socket holds what is sent to it until the current burst of frames is handled. */
-  corked: boolean
-  badFrames: number
-  /** Null until the connection first takes part in a session: most never do at a time. */
-  sessions: Set<Session> | null
-  closed: boolean
-}
-
-/** Options of every send: relayed frames are Buffers but go out as text, as they came in. */
-const TEXT_MESSAGE = { binary: false } as const
-
 /** The server's own close code for a socket that ended without a close frame. */
 const ABNORMAL_CLOSURE = 1006
 
@@ -176,16 +103,11 @@ export class ChannelServer {
   private readonly host: string
   private readonly port: number
   private readonly echoKeepalive: boolean
-  /** Null: any path. */
-  private readonly paths: ReadonlySet<string> | null
   private readonly tap: ((event: TapEvent) => void) | undefined
-  private readonly token: string | null
-  private readonly tokenDigest: Buffer | null
-  private readonly tokenGenerated: boolean
-  private readonly allowOrigins: ReadonlySet<string> | null
-  private readonly allowUuids: ReadonlySet<string> | null
+  private readonly access: AccessControl
+  private readonly writer: FrameWriter
+  private readonly registry: SessionRegistry
   private readonly tls: { cert: string | Buffer; key: string | Buffer } | null
-  private readonly limitLoopback: boolean
   private http: HttpServer | null = null
   /** Reads the upgrade requests of in-process connections (never listens on a port). */
   private inProcessHttp: HttpServer | null = null
@@ -194,11 +116,6 @@ export class ChannelServer {
   private readonly connections = new Set<Connection>()
   /** Sockets still open, including ones being closed, with their connection. */
   private readonly sockets = new Map<WebSocket, Connection>()
-  private readonly addresses = new Map<string, AddressEntry>()
-  private readonly sessions = new Map<string, Session>()
-  private readonly sessionsByUuid = new Map<string, Set<Session>>()
-  private readonly awaySlots = new Set<AwaySlot>()
-  private heldBytes = 0
   private nextConnectionId = 1
   /** Coarse clock, advanced by the sweep: the relay path never reads the system clock. */
   private now = Date.now()
@@ -209,37 +126,29 @@ export class ChannelServer {
    * connection in `sockets` instead.
    */
   private readonly listeners = this.socketListeners()
-  /** Connections whose sockets are corked until the next tick (see `cork`). */
-  private corkedConnections: Connection[] = []
-  private readonly uncorkAll = (): void => {
-    const corked = this.corkedConnections
-    this.corkedConnections = []
-    for (const conn of corked) {
-      conn.corked = false
-      socketOf(conn.ws)?.uncork()
-    }
-  }
-
   constructor(options: ChannelServerOptions = {}) {
     this.limits = resolveLimits(options.limits)
     this.host = options.host ?? '127.0.0.1'
     this.port = options.port ?? 0
     this.echoKeepalive = options.echoKeepalive ?? true
-    this.paths = options.paths?.length ? new Set(options.paths) : null
     this.tap = options.tap
-    this.limitLoopback = options.limitLoopback ?? false
-    this.allowOrigins = options.allowOrigins?.length
-      ? new Set(options.allowOrigins.map(normalizeOrigin))
-      : null
-    this.allowUuids = options.allowUuids?.length ? new Set(options.allowUuids.map(checkUuidEntry)) : null
-    let token = options.token ?? null
-    if (token !== null) checkToken(token)
-    // A server reachable from other machines must not be open to anyone by accident.
-    this.tokenGenerated =
-      token === null && this.allowUuids === null && !options.openAccess && !isLoopbackHost(this.host)
-    if (this.tokenGenerated) token = randomBytes(24).toString('base64url')
-    this.token = token
-    this.tokenDigest = token === null ? null : digest(token)
+    this.access = new AccessControl(
+      {
+        host: this.host,
+        token: options.token,
+        allowOrigins: options.allowOrigins,
+        allowUuids: options.allowUuids,
+        openAccess: options.openAccess,
+        limitLoopback: options.limitLoopback,
+        paths: options.paths
+      },
+      this.limits
+    )
+    this.writer = new FrameWriter(this.limits, this.tap, (conn, code, reason) =>
+      this.drop(conn, code, reason)
+    )
+    const ctx: RegistryContext = { limits: this.limits, writer: this.writer, now: () => this.now }
+    this.registry = options.registry ? options.registry(ctx) : new MemoryRegistry(ctx)
     if (options.tls) {
       if (!options.tls.cert || !options.tls.key) throw new Error('TLS needs both a certificate and a key')
       this.tls = { cert: options.tls.cert, key: options.tls.key }
@@ -345,31 +254,12 @@ export class ChannelServer {
 
   /** The token clients must present (given, or made up for a server beyond loopback), or null. */
   get accessToken(): string | null {
-    return this.token
+    return this.access.token
   }
 
   /** Lines that say who may connect, for a person starting the server. */
   accessNotice(): string[] {
-    const lines: string[] = []
-    if (this.token !== null) {
-      const where = this.address ? `${this.url}?token=${encodeURIComponent(this.token)}` : '?token='
-      lines.push(
-        this.tokenGenerated
-          ? `access token required (bound beyond loopback with neither a token nor a uuid allowlist, so one was made up): ${this.token}`
-          : 'access token required',
-        `  clients connect to ${where} or send the header Authorization: Bearer <token>`
-      )
-    }
-    if (this.allowUuids) lines.push(`uuids allowed: ${[...this.allowUuids].join(', ')}`)
-    if (this.allowOrigins) lines.push(`origins allowed: ${[...this.allowOrigins].join(', ')}`)
-    if (this.token === null && this.allowUuids === null) {
-      lines.push(
-        isLoopbackHost(this.host)
-          ? 'access: open to clients on this machine (loopback)'
-          : 'access: open to anyone who can reach this address (--open-access)'
-      )
-    }
-    return lines
+    return this.access.notice(this.address ? this.url : null)
   }
 
   get connectionCount(): number {
@@ -377,7 +267,12 @@ export class ChannelServer {
   }
 
   get sessionCount(): number {
-    return this.sessions.size
+    return this.registry.sessionCount
+  }
+
+  /** Can take new sessions now (false while a shared session store is unreachable). */
+  get ready(): boolean {
+    return this.registry.ready
   }
 
   stats(): ServerStats {
@@ -386,23 +281,14 @@ export class ChannelServer {
     return {
       connections: this.connections.size,
       sockets: this.sockets.size,
-      sessions: this.sessions.size,
-      awaySlots: this.awaySlots.size,
-      heldBytes: this.heldBytes,
+      ...this.registry.stats(),
       bufferedBytes,
-      trackedAddresses: this.addresses.size
+      trackedAddresses: this.access.trackedAddresses
     }
   }
 
   listSessions(): SessionInfo[] {
-    return [...this.sessions.values()].map((s) => ({
-      sessionid: s.id,
-      channeltype: s.channeltype,
-      ownerUuid: s.ownerUuid,
-      memberUuids: [...s.members].map((m) => m.uuid ?? ''),
-      awayUuids: (s.away ?? []).map((slot) => slot.uuid),
-      createdAt: s.createdAt
-    }))
+    return this.registry.listSessions()
   }
 
   /** Graceful shutdown: members learn that their sessions end, then every socket is closed. */
@@ -410,7 +296,7 @@ export class ChannelServer {
     if (!this.http) return
     if (this.sweepTimer) clearInterval(this.sweepTimer)
     this.sweepTimer = null
-    for (const session of [...this.sessions.values()]) this.endSession(session, null)
+    await this.registry.shutdown()
     for (const conn of [...this.connections]) this.drop(conn, CloseCode.GOING_AWAY, 'server shutting down')
     // ws cuts off a peer that does not answer the close within closeTimeoutMs.
     await Promise.all(
@@ -441,64 +327,16 @@ export class ChannelServer {
     // closure: a closure here would share this call's scope with the handleUpgrade callback and
     // keep the whole upgrade request alive as long as the socket.
     socket.on('error', destroyOnError)
-    const entry = this.addressEntry(req)
-    if (entry !== null && ++entry.handshakes > this.limits.handshakesPerIpPerWindow) {
-      return rejectUpgrade(socket, 429, 'Too Many Requests', 'Retry-After: 1\r\n')
-    }
-    const target = req.url ?? '/'
-    const q = target.indexOf('?')
-    const path = q < 0 ? target : target.slice(0, q)
-    if (this.paths !== null && !this.paths.has(path)) return rejectUpgrade(socket, 404, 'Not Found')
-    if (this.sockets.size >= this.limits.maxConnections) {
-      return rejectUpgrade(socket, 503, 'Service Unavailable', 'Retry-After: 5\r\n')
-    }
-    if (entry !== null && entry.open >= this.limits.maxConnectionsPerIp) {
-      return rejectUpgrade(socket, 429, 'Too Many Requests', 'Retry-After: 5\r\n')
-    }
-    if (this.allowOrigins !== null) {
-      const origin = req.headers.origin
-      if (origin !== undefined && !this.allowOrigins.has(origin.toLowerCase())) {
-        return rejectUpgrade(socket, 403, 'Forbidden')
-      }
-    }
-    if (this.tokenDigest !== null && !this.tokenMatches(req, q < 0 ? '' : target.slice(q + 1))) {
-      return rejectUpgrade(socket, 401, 'Unauthorized', 'WWW-Authenticate: Bearer\r\n')
-    }
+    const refusal = this.access.checkUpgrade(req, this.sockets.size)
+    if (refusal !== null) return rejectUpgrade(socket, refusal.status, refusal.text, refusal.headers)
     // ws puts its own error listener on the socket for the rest of its life: ours would only
     // cost every connection a listener array.
     socket.off('error', destroyOnError)
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req))
   }
 
-  /** The per-address counters of a client, or null for an exempt (loopback) one. */
-  private addressEntry(req: IncomingMessage): AddressEntry | null {
-    const remote = req.socket.remoteAddress
-    if (!this.limitLoopback && isLoopbackHost(remote ?? '')) return null
-    const key = addressKey(remote)
-    let entry = this.addresses.get(key)
-    if (!entry) {
-      entry = { key, open: 0, handshakes: 0 }
-      this.addresses.set(key, entry)
-    }
-    return entry
-  }
-
-  private tokenMatches(req: IncomingMessage, query: string): boolean {
-    const expected = this.tokenDigest as Buffer
-    const header = req.headers.authorization
-    if (header !== undefined) {
-      const m = /^Bearer\s+(\S+)\s*$/i.exec(header)
-      if (m && timingSafeEqual(digest(m[1]!), expected)) return true
-    }
-    if (query.length > 0) {
-      const given = new URLSearchParams(query).get('token')
-      if (given !== null && timingSafeEqual(digest(given), expected)) return true
-    }
-    return false
-  }
-
   private accept(ws: WebSocket, req: IncomingMessage): void {
-    const address = this.addressEntry(req)
+    const address = this.access.addressEntry(req)
     if (address !== null) address.open++
     const conn: Connection = {
       id: this.nextConnectionId++,
@@ -557,10 +395,7 @@ export class ChannelServer {
     const conn = this.sockets.get(ws)
     if (conn === undefined) return
     this.sockets.delete(ws)
-    const entry = conn.address
-    if (entry !== null && --entry.open <= 0 && entry.handshakes === 0) {
-      if (this.addresses.get(entry.key) === entry) this.addresses.delete(entry.key)
-    }
+    this.access.released(conn.address)
     // 1006: the socket ended without a close frame (cut, crash, network change). Anything
     // the server closed itself was cleaned up before, so this only sees the peer's doing.
     this.cleanup(conn, code === ABNORMAL_CLOSURE)
@@ -608,7 +443,7 @@ export class ChannelServer {
     }
     if (isBinary) return this.badFrame(conn, 'binary frames are not supported; send JSON text')
     // A tap sees every frame as text, so with one the relay takes the full parser's path too.
-    if (this.tap === undefined && this.relayFast(conn, buf)) return
+    if (this.tap === undefined && this.registry.relayFast(conn, buf)) return
     const text = buf.toString('utf8')
     if (this.tap) this.tap({ direction: 'in', connectionId: conn.id, uuid: conn.uuid, text, at: Date.now() })
     const parsed = parseFrame(text)
@@ -627,7 +462,7 @@ export class ChannelServer {
       )
     }
     const frame = parsed.frame
-    if (frame.msgtype === 'data') return this.relay(conn, frame, buf)
+    if (frame.msgtype === 'data') return this.registry.relay(conn, frame, buf)
     if (frame.msgtype === 'reply') return // clients have nothing to reply to; ignored
     if (frame.msgtype === 'notify') {
       if (frame.operation === 'ras_alive' && conn.uuid !== null && this.echoKeepalive)
@@ -652,11 +487,11 @@ export class ChannelServer {
       return this.sendError(conn, req, ResultCode.UNAUTHORIZED, 'not authenticated: send auth first')
     switch (op) {
       case 'create_session':
-        return this.createSession(conn, req)
+        return this.registry.createSession(conn, req)
       case 'join_session':
-        return this.joinSession(conn, req)
+        return this.registry.joinSession(conn, req)
       case 'destroy_session':
-        return this.destroySession(conn, req)
+        return this.registry.destroySession(conn, req)
       case 'ras_alive':
         return this.send(conn, frames.successReply('ras_alive', req.trxid))
       default:
@@ -682,7 +517,7 @@ export class ChannelServer {
         `field "uuid" is longer than ${this.limits.maxUuidLength}`
       )
     }
-    if (this.allowUuids !== null && !this.allowUuids.has(uuid)) {
+    if (!this.access.uuidAllowed(uuid)) {
       // The connection stays unauthenticated; the auth timeout closes it.
       return this.sendError(conn, req, ResultCode.FORBIDDEN, `uuid "${uuid}" is not allowed on this server`)
     }
@@ -693,371 +528,15 @@ export class ChannelServer {
     this.send(conn, frames.authReply({ trxid: req.trxid }))
   }
 
-  private createSession(conn: Connection, req: RequestFrame): void {
-    const uuid = conn.uuid as string
-    const requested = req.sessionid
-    if (requested !== undefined) {
-      const problem = this.checkSessionId(requested)
-      if (problem) return this.sendError(conn, req, ResultCode.BAD_REQUEST, problem)
-      const existing = this.sessions.get(requested)
-      if (existing) return this.recreateSession(conn, req, existing)
-    }
-    const owned = this.sessionsByUuid.get(uuid)
-    if (owned && owned.size >= this.limits.maxSessionsPerUuid) {
-      return this.sendError(
-        conn,
-        req,
-        ResultCode.CONFLICT,
-        `session limit reached (${this.limits.maxSessionsPerUuid} per uuid)`
-      )
-    }
-    const id = requested ?? this.newSessionId()
-    const session: Session = {
-      id,
-      channeltype: req.channeltype ?? 'webrtcaudio',
-      ownerUuid: uuid,
-      owner: conn,
-      members: new Set(),
-      tokens: new Map(),
-      away: null,
-      createdAt: this.now
-    }
-    this.sessions.set(id, session)
-    if (owned) owned.add(session)
-    else this.sessionsByUuid.set(uuid, new Set([session]))
-    const token = this.seat(session, conn, newToken())
-    this.send(conn, { ...frames.createReply({ sessionid: id, trxid: req.trxid }), [RESUME_TOKEN_KEY]: token })
-  }
-
-  /**
-   * A create naming a session that exists. Only the device's own place can be taken back: its
-   * slot held since its connection was lost (by the same uuid), or its live place by a
-   * connection that presents the place's resume token. A create never takes a joiner's place,
-   * and a live device is never displaced by a uuid alone. Nobody else is told: nothing changed
-   * for them. What was held while away comes first, so that the reply finds the device caught up.
-   */
-  private recreateSession(conn: Connection, req: RequestFrame, session: Session): void {
-    const id = session.id
-    if (session.ownerUuid !== conn.uuid) {
-      return this.sendError(conn, req, ResultCode.CONFLICT, `session id "${id}" is taken`)
-    }
-    let token: string | undefined
-    if (session.owner === conn) {
-      token = session.tokens.get(conn)
-    } else {
-      const slot = session.away?.find((s) => s.owner)
-      if (slot) {
-        this.takeSlot(slot)
-        session.owner = conn
-        token = this.seat(session, conn, slot.token)
-        this.deliverHeld(conn, slot)
-      } else {
-        const presented = this.tokenOf(req)
-        if (presented !== undefined && presented === session.tokens.get(session.owner))
-          token = this.moveSeat(session, session.owner, conn)
-      }
-    }
-    if (token === undefined) {
-      return this.sendError(
-        conn,
-        req,
-        ResultCode.CONFLICT,
-        `session id "${id}" is taken: its device is connected (a reconnecting device presents its "${RESUME_TOKEN_KEY}")`
-      )
-    }
-    this.send(conn, {
-      ...frames.createReply({ sessionid: id, trxid: req.trxid }),
-      resumed: true,
-      [RESUME_TOKEN_KEY]: token
-    })
-  }
-
-  private joinSession(conn: Connection, req: RequestFrame): void {
-    const id = req.sessionid
-    if (!id) return this.sendError(conn, req, ResultCode.BAD_REQUEST, 'missing field "sessionid"')
-    const session = this.sessions.get(id)
-    if (!session) return this.sendError(conn, req, ResultCode.NOT_FOUND, `session "${id}" not found`)
-    const resumed = (token: string): Frame => ({
-      ...frames.successReply('join_session', req.trxid),
-      resumed: true,
-      [RESUME_TOKEN_KEY]: token
-    })
-    const own = session.tokens.get(conn)
-    if (own !== undefined) return this.send(conn, resumed(own))
-    // A web client's place comes back to the same client: by its token, or, for a slot held
-    // since its connection was lost, by the same uuid. The device's place and slot are never
-    // a joiner's, even with the device's uuid: in KT's flow both sides present the ContainerId.
-    const presented = this.tokenOf(req)
-    const slot =
-      session.away?.find((s) => !s.owner && presented !== undefined && s.token === presented) ??
-      session.away?.find((s) => !s.owner && s.uuid === conn.uuid)
-    if (slot) {
-      this.takeSlot(slot)
-      this.seat(session, conn, slot.token)
-      this.deliverHeld(conn, slot) // first, as for create_session
-      return this.send(conn, resumed(slot.token))
-    }
-    const twin = presented === undefined ? undefined : this.memberWithToken(session, presented)
-    if (twin !== undefined && twin !== session.owner) {
-      return this.send(conn, resumed(this.moveSeat(session, twin, conn)))
-    }
-    if (this.joinerCount(session) >= this.limits.maxJoinersPerSession) {
-      return this.sendError(conn, req, ResultCode.CONFLICT, `session "${id}" is full`)
-    }
-    const token = this.seat(session, conn, newToken())
-    this.send(conn, { ...frames.successReply('join_session', req.trxid), [RESUME_TOKEN_KEY]: token })
-    this.fanOut(session, conn, JSON.stringify(frames.sessionNotify('join_session', id, session.channeltype)))
-  }
-
-  private destroySession(conn: Connection, req: RequestFrame): void {
-    const id = req.sessionid
-    if (!id) return this.sendError(conn, req, ResultCode.BAD_REQUEST, 'missing field "sessionid"')
-    const session = this.sessions.get(id)
-    if (!session) return this.sendError(conn, req, ResultCode.NOT_FOUND, `session "${id}" not found`)
-    if (!session.members.has(conn)) {
-      return this.sendError(conn, req, ResultCode.FORBIDDEN, `not a member of session "${id}"`)
-    }
-    this.send(conn, frames.successReply('destroy_session', req.trxid))
-    this.endSession(session, conn)
-  }
-
-  /** Forwards the received bytes unchanged to every other member, or says why it cannot. */
-  private relay(conn: Connection, frame: Frame, raw: Buffer): void {
-    const session = this.relayTarget(conn, frame.sessionid)
-    if (session !== null) return this.fanOut(session, conn, raw)
-    if (conn.uuid === null)
-      return this.sendError(conn, frame, ResultCode.UNAUTHORIZED, 'not authenticated: send auth first')
-    if (frame.sessionid !== undefined) {
-      return this.sendError(
-        conn,
-        frame,
-        ResultCode.FORBIDDEN,
-        `not a member of session "${frame.sessionid}"; nothing was forwarded`
-      )
-    }
-    const count = membershipCount(conn)
-    return this.sendError(
-      conn,
-      frame,
-      count === 0 ? ResultCode.FORBIDDEN : ResultCode.BAD_REQUEST,
-      count === 0
-        ? 'not a member of any session; nothing was forwarded'
-        : 'missing field "sessionid" (member of several sessions)'
-    )
-  }
-
-  /**
-   * The hot path: a data frame relayed from its bytes (see data-envelope.ts). False when the
-   * frame needs the full parser: not a plain data frame, or one the relay refuses (the refusal
-   * is then built from the parsed frame, exactly as for any other frame).
-   */
-  private relayFast(conn: Connection, raw: Buffer): boolean {
-    if (conn.uuid === null || conn.sessions === null) return false // refused either way
-    // A sender usually has one session: naming its id spares a copy of the id from the frame.
-    const sessionid = readDataEnvelope(raw, soleSession(conn)?.id)
-    if (sessionid === FALL_BACK) return false
-    const session = this.relayTarget(conn, sessionid)
-    if (session === null) return false
-    this.fanOut(session, conn, raw)
-    return true
-  }
-
-  /** The session a data frame goes to: the named one, or the only one; null if none may take it. */
-  private relayTarget(conn: Connection, sessionid: string | undefined): Session | null {
-    if (conn.uuid === null) return null
-    if (sessionid !== undefined) {
-      const session = this.sessions.get(sessionid)
-      return session !== undefined && session.members.has(conn) ? session : null
-    }
-    return soleSession(conn)
-  }
-
-  // ------------------------------------------------------------------------------------------
-  // Sessions
-
-  private newSessionId(): string {
-    let id: string
-    do
-      id = randomBytes(16).toString('base64url') // 128 bits, URL-safe
-    while (this.sessions.has(id))
-    return id
-  }
-
-  private checkSessionId(id: string): string | null {
-    if (id.length === 0) return 'field "sessionid" is empty'
-    if (id.length > this.limits.maxSessionIdLength)
-      return `field "sessionid" is longer than ${this.limits.maxSessionIdLength}`
-    // eslint-disable-next-line no-control-regex
-    if (/[\u0000-\u001f\u007f]/.test(id)) return 'field "sessionid" contains control characters'
-    return null
-  }
-
-  /** Gives `conn` a place in the session, known by `token`. */
-  private seat(session: Session, conn: Connection, token: string): string {
-    session.members.add(conn)
-    session.tokens.set(conn, token)
-    addMembership(conn, session)
-    return token
-  }
-
-  /** A live place moves to the connection that proved it is the same client (its token). */
-  private moveSeat(session: Session, from: Connection, to: Connection): string {
-    const token = session.tokens.get(from) as string
-    session.members.delete(from)
-    session.tokens.delete(from)
-    from.sessions?.delete(session)
-    if (session.owner === from) session.owner = to
-    session.members.add(to)
-    session.tokens.set(to, token)
-    addMembership(to, session)
-    return token
-  }
-
-  private tokenOf(req: RequestFrame): string | undefined {
-    const token = req[RESUME_TOKEN_KEY]
-    return typeof token === 'string' && token.length > 0 ? token : undefined
-  }
-
-  private memberWithToken(session: Session, token: string): Connection | undefined {
-    for (const [member, t] of session.tokens) if (t === token) return member
-    return undefined
-  }
-
-  /** Web clients in the session, connected or away (their slot is held). */
-  private joinerCount(session: Session): number {
-    let n = session.members.size - (session.members.has(session.owner) ? 1 : 0)
-    if (session.away) for (const slot of session.away) if (!slot.owner) n++
-    return n
-  }
-
-  /** Removes a session and tells every member except `by` (null: tell everyone). */
-  private endSession(session: Session, by: Connection | null): void {
-    if (this.sessions.get(session.id) !== session) return
-    this.sessions.delete(session.id)
-    const owned = this.sessionsByUuid.get(session.ownerUuid)
-    owned?.delete(session)
-    if (owned && owned.size === 0) this.sessionsByUuid.delete(session.ownerUuid)
-    if (session.away) {
-      for (const slot of session.away) this.forgetSlot(slot)
-      session.away = null
-    }
-    const notify = JSON.stringify(frames.sessionNotify('destroy_session', session.id, session.channeltype))
-    for (const member of [...session.members]) {
-      member.sessions?.delete(session)
-      if (member !== by) this.sendRaw(member, notify)
-    }
-    session.members.clear()
-    session.tokens.clear()
-  }
-
-  /** Writes to every connected member but `except`, and holds a copy for every away one. */
-  private fanOut(session: Session, except: Connection | null, payload: string | Buffer): void {
-    for (const member of session.members) {
-      if (member !== except) this.sendRaw(member, payload)
-    }
-    if (session.away !== null) this.hold(session, except, payload)
-  }
-
   /**
    * A connection is gone. A clean close (close frame), a server-side close and a protocol error
    * end its sessions at once as PROTOCOL.md §4 says; a lost one (no close frame) keeps its slots
-   * for the grace period so that the same uuid can come back unnoticed.
+   * for the grace period so that the same client can come back unnoticed.
    */
   private cleanup(conn: Connection, lost: boolean): void {
     if (!this.connections.delete(conn)) return
     conn.closed = true
-    const grace = lost && conn.uuid !== null && this.limits.reconnectGraceMs > 0
-    if (grace) this.now = Date.now() // off the hot path: the deadline should be exact
-    const sessions = conn.sessions === null ? [] : [...conn.sessions]
-    conn.sessions = null
-    for (const session of sessions) {
-      const token = session.tokens.get(conn)
-      session.members.delete(conn)
-      session.tokens.delete(conn)
-      if (grace && token !== undefined) this.park(session, conn, token)
-      else if (session.owner === conn) this.endSession(session, null)
-      else
-        this.fanOut(
-          session,
-          null,
-          JSON.stringify(frames.sessionNotify(LEAVE_SESSION, session.id, session.channeltype))
-        )
-    }
-  }
-
-  private park(session: Session, conn: Connection, token: string): void {
-    if (this.sessions.get(session.id) !== session) return
-    const slot: AwaySlot = {
-      uuid: conn.uuid as string,
-      session,
-      owner: session.owner === conn,
-      token,
-      deadline: this.now + this.limits.reconnectGraceMs,
-      held: [],
-      heldBytes: 0
-    }
-    if (session.away) session.away.push(slot)
-    else session.away = [slot]
-    this.awaySlots.add(slot)
-  }
-
-  /** Keeps a frame for the away members, or ends the grace of one whose share is full. */
-  private hold(session: Session, except: Connection | null, payload: string | Buffer): void {
-    const size = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length
-    // Every away place gets a copy, whoever sends: a sender is connected, so never one of them
-    // (in KT's flow the device and its web client share one uuid, so the uuid says nothing here).
-    for (const slot of [...(session.away ?? [])]) {
-      if (
-        slot.held.length >= this.limits.graceBufferFrames ||
-        slot.heldBytes + size > this.limits.graceBufferBytes ||
-        this.heldBytes + size > this.limits.graceBufferTotalBytes
-      ) {
-        // Holding more would cost unbounded memory; dropping silently would lose frames.
-        // The member is treated as gone, which everyone is told.
-        this.expireSlot(slot)
-        continue
-      }
-      // A copy: the received buffer may share memory with a whole socket read.
-      slot.held.push(typeof payload === 'string' ? payload : Buffer.from(payload))
-      slot.heldBytes += size
-      this.heldBytes += size
-    }
-  }
-
-  /** Removes an away slot from its session; false when it was no longer there. */
-  private takeSlot(slot: AwaySlot): boolean {
-    const session = slot.session
-    if (!session.away?.includes(slot)) return false
-    this.forgetSlot(slot)
-    const rest = session.away.filter((s) => s !== slot)
-    session.away = rest.length ? rest : null
-    return true
-  }
-
-  private forgetSlot(slot: AwaySlot): void {
-    if (!this.awaySlots.delete(slot)) return
-    this.heldBytes -= slot.heldBytes
-  }
-
-  private deliverHeld(conn: Connection, slot: AwaySlot): void {
-    const held = slot.held
-    slot.held = []
-    slot.heldBytes = 0
-    for (const payload of held) this.sendRaw(conn, payload)
-  }
-
-  /** The grace period of an away member is over: what PROTOCOL.md says for a closed one happens. */
-  private expireSlot(slot: AwaySlot): void {
-    const session = slot.session
-    if (!this.takeSlot(slot)) return
-    if (slot.owner) this.endSession(session, null)
-    else {
-      this.fanOut(
-        session,
-        null,
-        JSON.stringify(frames.sessionNotify(LEAVE_SESSION, session.id, session.channeltype))
-      )
-    }
+    this.registry.disconnected(conn, lost)
   }
 
   private drop(conn: Connection, code: number, reason: string): void {
@@ -1083,11 +562,8 @@ export class ChannelServer {
         this.drop(conn, CloseCode.IDLE_TIMEOUT, 'keep-alive timeout')
       }
     }
-    for (const slot of this.awaySlots) if (this.now >= slot.deadline) this.expireSlot(slot)
-    for (const [key, entry] of this.addresses) {
-      entry.handshakes = 0
-      if (entry.open <= 0) this.addresses.delete(key)
-    }
+    this.registry.sweep(this.now)
+    this.access.newWindow()
   }
 
   // ------------------------------------------------------------------------------------------
@@ -1101,50 +577,11 @@ export class ChannelServer {
   }
 
   private sendError(conn: Connection, about: Frame | null, result_cd: number, result_msg: string): void {
-    this.send(
-      conn,
-      frames.errorReply({
-        result_cd,
-        result_msg,
-        operation: about?.msgtype === 'data' ? undefined : about?.operation,
-        trxid: about?.trxid,
-        sessionid: about?.msgtype === 'data' ? about.sessionid : undefined
-      })
-    )
+    this.writer.sendError(conn, about, result_cd, result_msg)
   }
 
   private send(conn: Connection, frame: Frame): void {
-    this.sendRaw(conn, JSON.stringify(frame))
-  }
-
-  private sendRaw(conn: Connection, payload: string | Buffer): void {
-    if (conn.closed) return
-    if (conn.ws.bufferedAmount > this.limits.maxBufferedBytes) {
-      // A client that stops reading is cut off rather than buffered without bound; the close
-      // frame waits behind what it has not read, so ws destroys the socket after closeTimeoutMs.
-      return this.drop(conn, CloseCode.SLOW_READER, 'not reading: send buffer limit exceeded')
-    }
-    if (this.tap) {
-      const text = typeof payload === 'string' ? payload : payload.toString('utf8')
-      this.tap({ direction: 'out', connectionId: conn.id, uuid: conn.uuid, text, at: Date.now() })
-    }
-    this.cork(conn)
-    conn.ws.send(payload, TEXT_MESSAGE)
-  }
-
-  /**
-   * Holds a connection's outgoing frames in its socket until the frames read in this turn of the
-   * event loop are handled: a burst (several candidates read at once, a relay under load) then costs
-   * one write to the kernel instead of one per frame. The socket is uncorked on the next tick, before
-   * any I/O, so nothing waits for a timer.
-   */
-  private cork(conn: Connection): void {
-    if (conn.corked) return
-    const socket = socketOf(conn.ws)
-    if (socket === undefined) return
-    socket.cork()
-    conn.corked = true
-    if (this.corkedConnections.push(conn) === 1) process.nextTick(this.uncorkAll)
+    this.writer.send(conn, frame)
   }
 }
 
@@ -1154,38 +591,11 @@ interface SocketListeners {
   message: (this: WebSocket, data: RawData, isBinary: boolean) => void
 }
 
-function addMembership(conn: Connection, session: Session): void {
-  if (conn.sessions === null) conn.sessions = new Set([session])
-  else conn.sessions.add(session)
-}
-
-/** The one session a connection takes part in, or null when it has none or several. */
-function soleSession(conn: Connection): Session | null {
-  return conn.sessions?.size === 1 ? (conn.sessions.values().next().value as Session) : null
-}
-
-/** A place's resume token: 16 random bytes, URL-safe. */
-function newToken(): string {
-  return randomBytes(16).toString('base64url')
-}
-
-function membershipCount(conn: Connection): number {
-  return conn.sessions === null ? 0 : conn.sessions.size
-}
-
 /** Prefer the public service's sub-protocol; accept any other offer rather than fail the client. */
 function pickSubprotocol(offered: Set<string>): string | false {
   if (offered.has(SUBPROTOCOL)) return SUBPROTOCOL
   const first = offered.values().next()
   return first.done ? false : first.value
-}
-
-/**
- * The socket under a ws connection. ws has no public cork(); its maintainers point to this field
- * for it (websockets/ws#1999).
- */
-function socketOf(ws: WebSocket): Duplex | undefined {
-  return (ws as unknown as { _socket?: Duplex })._socket
 }
 
 function destroyOnError(this: Duplex): void {
@@ -1194,71 +604,4 @@ function destroyOnError(this: Duplex): void {
 
 function rejectUpgrade(socket: Duplex, status: number, text: string, headers = ''): void {
   socket.end(`HTTP/1.1 ${status} ${text}\r\n${headers}Connection: close\r\nContent-Length: 0\r\n\r\n`)
-}
-
-function digest(text: string): Buffer {
-  return createHash('sha256').update(text, 'utf8').digest()
-}
-
-/** True for a bind address that only this machine can reach. */
-export function isLoopbackHost(host: string): boolean {
-  const h = host.toLowerCase()
-  return (
-    h === 'localhost' ||
-    h === '::1' ||
-    h === '[::1]' ||
-    /^127\.\d+\.\d+\.\d+$/.test(h) ||
-    /^::ffff:127\./.test(h)
-  )
-}
-
-/**
- * The key per-address limits count by: the IPv4 address (also when mapped into IPv6), or the
- * /64 prefix of an IPv6 address, since one IPv6 host usually owns a whole /64.
- */
-export function addressKey(address: string | undefined): string {
-  if (!address) return 'unknown'
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)
-  if (mapped) return mapped[1]!
-  if (!address.includes(':')) return address
-  const bare = address.split('%')[0]!.toLowerCase()
-  const halves = bare.split('::')
-  const head = halves[0] ? halves[0].split(':') : []
-  const tail = halves.length > 1 && halves[1] ? halves[1].split(':') : []
-  const groups =
-    halves.length > 1
-      ? [...head, ...new Array<string>(Math.max(0, 8 - head.length - tail.length)).fill('0'), ...tail]
-      : head
-  return `${groups
-    .slice(0, 4)
-    .map((g) => (/^[0-9a-f]{1,4}$/.test(g) ? parseInt(g, 16).toString(16) : '0'))
-    .join(':')}::/64`
-}
-
-function normalizeOrigin(origin: string): string {
-  const o = String(origin).trim().toLowerCase()
-  if (o === 'null') return o
-  let url: URL
-  try {
-    url = new URL(o)
-  } catch {
-    throw new RangeError(`allowed origin "${origin}" is not an origin like https://example.com`)
-  }
-  if (url.origin === 'null' || (url.pathname !== '/' && url.pathname !== '') || url.search || url.hash) {
-    throw new RangeError(`allowed origin "${origin}" is not an origin like https://example.com`)
-  }
-  return url.origin
-}
-
-function checkUuidEntry(uuid: string): string {
-  if (typeof uuid !== 'string' || uuid.length === 0) throw new RangeError('an allowed uuid must not be empty')
-  return uuid
-}
-
-function checkToken(token: string): void {
-  if (typeof token !== 'string' || token.length < 16 || token.length > 512 || !/^[\x21-\x7e]+$/.test(token)) {
-    throw new RangeError(
-      'the access token must be 16 to 512 printable ASCII characters without spaces (e.g. `openssl rand -base64 24`)'
-    )
-  }
 }
