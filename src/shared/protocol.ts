@@ -50,7 +50,9 @@ export const ResultCode = {
   TOO_LARGE: 413,
   RATE_LIMITED: 429,
   SYSTEM_ERROR: 500,
-  NOT_SUPPORTED: 501
+  NOT_SUPPORTED: 501,
+  /** (ours) The server cannot take this now, e.g. its shared session store is unreachable. */
+  UNAVAILABLE: 503
 } as const
 export type ResultCode = (typeof ResultCode)[keyof typeof ResultCode]
 

@@ -1,0 +1,643 @@
+/**
+ * The session registry on Redis: sessions, membership and held frames live in Redis, so that
+ * several server processes (on one machine or many) are one channel service. A client may
+ * connect to any of them, and a client that reconnects to another one resumes as it would on the
+ * same one.
+ *
+ * - Every step is one Lua script (scripts.ts): atomic across processes, and the frames and
+ *   notifies it causes go into the members' inbox streams in the same step, in the session's order.
+ * - Each process reads its own inbox stream (the delivery between members) and writes each entry
+ *   to its connection. A frame for a connection that is gone meanwhile is held for its place.
+ * - Processes heart-beat; one that stops (killed, cut off) has its places handled as lost
+ *   connections: they wait out the reconnect grace, then the device's session ends or the web
+ *   client leaves, with the notifies of PROTOCOL.md §4.
+ * - Fail closed: while Redis is unreachable, creates, joins and resumes are refused with 503 at
+ *   once (never queued, never hung: commands time out), frames that cannot be relayed are
+ *   answered with 503 naming their session, and readiness is false. It recovers by itself.
+ * - Redis losing its data (a restart without persistence) is noticed through the epoch key; each
+ *   process then writes back the places its connections hold. What was held for away places is
+ *   lost then, and the clients' own delivery numbering (delivery.ts) reports the gap.
+ */
+import { randomBytes } from 'node:crypto'
+import { type DataFrame, RESUME_TOKEN_KEY, type RequestFrame, ResultCode, frames } from '../../../shared/protocol'
+import type { Logger } from '../../log'
+import type { Connection, FrameWriter } from '../connection'
+import { FALL_BACK, readDataEnvelope } from '../data-envelope'
+import type { ServerLimits } from '../limits'
+import type { RedisMetrics } from '../metrics'
+import type { RegistryContext } from '../memory-registry'
+import { type RedisClient, createRedisClient, redisAddress } from '../redis-client'
+import type { RegistryStats, SessionInfo, SessionRegistry } from '../registry'
+import type { ReadinessCheck } from '../server'
+import { checkSessionId, newSessionId, newToken, tokenOf } from '../session-rules'
+import * as SCRIPTS from './scripts'
+
+/** The Redis registry's own limits (the protocol's are the server's ServerLimits). */
+export const REDIS_REGISTRY_DEFAULTS = {
+  /** How often a process writes its heartbeat. */
+  heartbeatIntervalMs: 1_000,
+  /** A process whose heartbeat is older than this is dead: its places are handled as lost. */
+  nodeTimeoutMs: 5_000,
+  /** The inbox is probed this often: a reader that does not see its own probe in time is deaf. */
+  probeIntervalMs: 2_000,
+  /** A probe not read back within this is a deaf reader: readiness goes false, the reader is replaced. */
+  probeTimeoutMs: 5_000,
+  /** Entries kept per inbox stream (approximate trim): bounds a dead process's inbox until it is reaped. */
+  inboxMaxEntries: 100_000,
+  /** Entries read from the inbox at once. */
+  inboxReadCount: 512,
+  /** Session keys live this long after their last refresh (members refresh them while connected). */
+  sessionTtlMs: 5 * 60_000,
+  /** How often a process refreshes the keys of the sessions its connections are in. */
+  refreshIntervalMs: 60_000,
+  /** Away places and dead processes looked at per sweep. */
+  sweepBatch: 256
+} as const
+
+export type RedisRegistryLimits = { -readonly [K in keyof typeof REDIS_REGISTRY_DEFAULTS]: number }
+
+export interface RedisRegistryOptions extends Partial<RedisRegistryLimits> {
+  url: string
+  /** Key prefix, so that several services can share one Redis. */
+  prefix?: string
+  logger?: Logger
+  metrics?: RedisMetrics
+}
+
+/** A place one of this process's connections holds, as this process knows it. */
+interface LocalPlace {
+  token: string
+  role: 'd' | 'w'
+  channeltype: string
+  owner: string
+}
+
+/** What every script returns: status, token, channeltype, owner uuid, then held frames. */
+type ScriptReply = [status: string, token: string, channeltype: string, owner: string, ...held: string[]]
+
+const UNREACHABLE = 'the shared session store (Redis) is unreachable; try again shortly'
+
+export class RedisRegistry implements SessionRegistry {
+  readonly node = randomBytes(9).toString('base64url')
+  private readonly limits: ServerLimits
+  private readonly writer: FrameWriter
+  private readonly own: RedisRegistryLimits
+  private readonly prefix: string
+  private readonly client: RedisClient
+  private reader: RedisClient
+  private readonly log: Logger | undefined
+  private readonly metrics: RedisMetrics | undefined
+  private readonly shas = new Map<string, string>()
+  /** This process's connections by id (as the inbox names them), and the places they hold. */
+  private readonly conns = new Map<number, Connection>()
+  private readonly places = new Map<Connection, Map<string, LocalPlace>>()
+  /** A membership step under way per connection: its later frames wait for it, in order. */
+  private readonly pending = new Map<Connection, Promise<void>>()
+  /** Places of closed connections Redis could not be told about yet: retried each sweep. */
+  private readonly unreleased: { sid: string; token: string; conn: number; lost: boolean; deadline: number }[] = []
+  private epoch: string | null = null
+  private lastId = '$'
+  private reading = false
+  private stopped = false
+  private probeSentAt = 0
+  private probeSeenAt = 0
+  private deafSince: number | null = null
+  private lastRefresh = 0
+  private timers: ReturnType<typeof setInterval>[] = []
+  private readonly url: string
+
+  constructor(
+    ctx: RegistryContext,
+    options: RedisRegistryOptions
+  ) {
+    this.limits = ctx.limits
+    this.writer = ctx.writer
+    this.own = { ...REDIS_REGISTRY_DEFAULTS, ...definedOnly(options) }
+    this.prefix = options.prefix ?? 'gb:'
+    this.url = options.url
+    this.log = options.logger
+    this.metrics = options.metrics
+    const settings = {
+      url: options.url,
+      ...(options.logger ? { logger: options.logger } : {}),
+      ...(options.metrics ? { metrics: options.metrics } : {})
+    }
+    this.client = createRedisClient({ ...settings, name: `genie-bridge:${this.node}` })
+    this.reader = createRedisClient({ ...settings, name: `genie-bridge:${this.node}:inbox` })
+  }
+
+  /** Connects both clients and starts the heartbeat, the inbox reader and the probes. */
+  async start(): Promise<void> {
+    try {
+      await this.client.connect()
+      await this.reader.connect()
+    } catch (e) {
+      await this.stop()
+      throw new Error(`cannot reach Redis at ${redisAddress(this.url)}: ${message(e)}`)
+    }
+    await this.heartbeat()
+    void this.readLoop()
+    this.timers.push(
+      setInterval(() => void this.heartbeat().catch(() => undefined), this.own.heartbeatIntervalMs),
+      setInterval(() => this.probe(), this.own.probeIntervalMs)
+    )
+    for (const t of this.timers) t.unref?.()
+  }
+
+  get ready(): boolean {
+    return this.client.isReady && this.reader.isReady && this.deafSince === null && this.epoch !== null
+  }
+
+  /** For `GET /readyz`: why new sessions cannot be taken now, or true. */
+  readinessCheck(): ReadinessCheck {
+    return {
+      name: 'redis',
+      check: () => {
+        if (!this.client.isReady) return `no connection to Redis at ${redisAddress(this.url)}`
+        if (!this.reader.isReady || this.deafSince !== null) return 'the inbox reader is not receiving'
+        if (this.epoch === null) return 'the session store is being restored'
+        return true
+      }
+    }
+  }
+
+  get sessionCount(): number {
+    const ids = new Set<string>()
+    for (const places of this.places.values()) for (const id of places.keys()) ids.add(id)
+    return ids.size
+  }
+
+  stats(): RegistryStats {
+    return { sessions: this.sessionCount, awaySlots: 0, heldBytes: 0 }
+  }
+
+  listSessions(): SessionInfo[] {
+    const out = new Map<string, SessionInfo>()
+    for (const [conn, places] of this.places) {
+      for (const [sessionid, p] of places) {
+        const info = out.get(sessionid) ?? {
+          sessionid,
+          channeltype: p.channeltype,
+          ownerUuid: p.owner,
+          memberUuids: [],
+          awayUuids: [],
+          createdAt: 0
+        }
+        info.memberUuids.push(conn.uuid ?? '')
+        out.set(sessionid, info)
+      }
+    }
+    return [...out.values()]
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Session steps
+
+  createSession(conn: Connection, req: RequestFrame): void {
+    const requested = req.sessionid
+    if (requested !== undefined) {
+      const problem = checkSessionId(requested, this.limits.maxSessionIdLength)
+      if (problem) return this.writer.sendError(conn, req, ResultCode.BAD_REQUEST, problem)
+    }
+    this.step(conn, req, async () => {
+      const sid = requested ?? newSessionId(() => false)
+      const token = newToken()
+      const r = await this.run('CREATE', [
+        sid,
+        conn.uuid as string,
+        req.channeltype ?? 'webrtcaudio',
+        token,
+        this.node,
+        String(conn.id),
+        tokenOf(req) ?? '',
+        String(this.limits.maxSessionsPerUuid),
+        String(this.own.sessionTtlMs)
+      ])
+      const [status, tok, ch, owner] = r
+      if (status === 'limit')
+        return this.refuse(conn, req, ResultCode.CONFLICT, `session limit reached (${this.limits.maxSessionsPerUuid} per uuid)`)
+      if (status === 'taken') return this.refuse(conn, req, ResultCode.CONFLICT, `session id "${sid}" is taken`)
+      if (status === 'live') {
+        return this.refuse(
+          conn,
+          req,
+          ResultCode.CONFLICT,
+          `session id "${sid}" is taken: its device is connected (a reconnecting device presents its "${RESUME_TOKEN_KEY}")`
+        )
+      }
+      this.remember(conn, sid, { token: tok, role: 'd', channeltype: ch, owner })
+      this.deliverHeld(conn, r)
+      const created = frames.createReply({ sessionid: sid, trxid: req.trxid })
+      this.writer.send(
+        conn,
+        status === 'created'
+          ? { ...created, [RESUME_TOKEN_KEY]: tok }
+          : { ...created, resumed: true, [RESUME_TOKEN_KEY]: tok }
+      )
+    })
+  }
+
+  joinSession(conn: Connection, req: RequestFrame): void {
+    const sid = req.sessionid
+    if (!sid) return this.writer.sendError(conn, req, ResultCode.BAD_REQUEST, 'missing field "sessionid"')
+    this.step(conn, req, async () => {
+      const r = await this.run('JOIN', [
+        sid,
+        conn.uuid as string,
+        newToken(),
+        this.node,
+        String(conn.id),
+        tokenOf(req) ?? '',
+        String(this.limits.maxJoinersPerSession),
+        String(this.own.sessionTtlMs)
+      ])
+      const [status, tok, ch, owner] = r
+      if (status === 'notfound') return this.refuse(conn, req, ResultCode.NOT_FOUND, `session "${sid}" not found`)
+      if (status === 'full') return this.refuse(conn, req, ResultCode.CONFLICT, `session "${sid}" is full`)
+      const role = this.places.get(conn)?.get(sid)?.role ?? 'w'
+      this.remember(conn, sid, { token: tok, role, channeltype: ch, owner })
+      this.deliverHeld(conn, r)
+      const joined = frames.successReply('join_session', req.trxid)
+      this.writer.send(
+        conn,
+        status === 'joined'
+          ? { ...joined, [RESUME_TOKEN_KEY]: tok }
+          : { ...joined, resumed: true, [RESUME_TOKEN_KEY]: tok }
+      )
+    })
+  }
+
+  destroySession(conn: Connection, req: RequestFrame): void {
+    const sid = req.sessionid
+    if (!sid) return this.writer.sendError(conn, req, ResultCode.BAD_REQUEST, 'missing field "sessionid"')
+    this.step(conn, req, async () => {
+      const [status] = await this.run('DESTROY', [sid, this.node, String(conn.id)])
+      if (status === 'notfound') return this.refuse(conn, req, ResultCode.NOT_FOUND, `session "${sid}" not found`)
+      if (status === 'forbidden')
+        return this.refuse(conn, req, ResultCode.FORBIDDEN, `not a member of session "${sid}"`)
+      this.places.get(conn)?.delete(sid)
+      this.writer.send(conn, frames.successReply('destroy_session', req.trxid))
+    })
+  }
+
+  relay(conn: Connection, frame: DataFrame, raw: Buffer): void {
+    this.relayTo(conn, frame.sessionid, raw, frame)
+  }
+
+  relayFast(conn: Connection, raw: Buffer): boolean {
+    const places = this.places.get(conn)
+    if (conn.uuid === null || places === undefined || places.size === 0) return false
+    const only = places.size === 1 ? places.keys().next().value : undefined
+    const sessionid = readDataEnvelope(raw, only)
+    if (sessionid === FALL_BACK) return false
+    if (sessionid !== undefined && !places.has(sessionid)) return false // refused: the parser's path
+    this.relayTo(conn, sessionid, raw, null)
+    return true
+  }
+
+  disconnected(conn: Connection, lost: boolean): void {
+    const places = this.places.get(conn)
+    this.places.delete(conn)
+    this.conns.delete(conn.id)
+    this.pending.delete(conn)
+    if (!places) return
+    const grace = lost && this.limits.reconnectGraceMs > 0
+    for (const [sid, p] of places) {
+      this.unreleased.push({
+        sid,
+        token: p.token,
+        conn: conn.id,
+        lost: grace,
+        deadline: Date.now() + this.limits.reconnectGraceMs
+      })
+    }
+    void this.release()
+  }
+
+  sweep(now: number): void {
+    if (!this.client.isReady) return
+    void this.release()
+    void this.sweepStore(now).catch((e: unknown) => this.fault('sweep', e))
+  }
+
+  async shutdown(): Promise<void> {
+    // Members on other processes learn that their sessions end; this process's own members too.
+    for (const [conn, places] of [...this.places]) {
+      for (const sid of places.keys()) {
+        await this.run('DESTROY', [sid, this.node, String(conn.id)]).catch(() => undefined)
+      }
+    }
+    await this.stop()
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true
+    for (const t of this.timers) clearInterval(t)
+    this.timers = []
+    await Promise.allSettled([this.client.close(), this.reader.close()])
+  }
+
+  // ------------------------------------------------------------------------------------------
+
+  /**
+   * Runs a membership step of `conn` after its earlier ones; fails closed (503) while Redis is
+   * unreachable, at once, rather than queueing or hanging.
+   */
+  private step(conn: Connection, req: RequestFrame, fn: () => Promise<void>): void {
+    this.conns.set(conn.id, conn)
+    if (!this.ready) return this.refuse(conn, req, ResultCode.UNAVAILABLE, UNREACHABLE)
+    const before = this.pending.get(conn) ?? Promise.resolve()
+    const done = before
+      .then(fn)
+      .catch((e: unknown) => {
+        this.fault(req.operation, e)
+        this.refuse(conn, req, ResultCode.UNAVAILABLE, `${UNREACHABLE} (${message(e)})`)
+      })
+      .finally(() => {
+        if (this.pending.get(conn) === done) this.pending.delete(conn)
+      })
+    this.pending.set(conn, done)
+  }
+
+  private relayTo(conn: Connection, sessionid: string | undefined, raw: Buffer, frame: DataFrame | null): void {
+    const go = (): void => {
+      const places = this.places.get(conn)
+      const sid = sessionid ?? (places?.size === 1 ? (places.keys().next().value as string) : undefined)
+      if (sid === undefined || !places?.has(sid)) return this.refuseData(conn, sessionid, frame, places?.size ?? 0)
+      const text = raw.toString('utf8')
+      void this.run('RELAY', [
+        sid,
+        this.node,
+        String(conn.id),
+        text,
+        String(this.limits.graceBufferFrames),
+        String(this.limits.graceBufferBytes),
+        String(this.limits.graceBufferTotalBytes)
+      ]).then(
+        ([status]) => {
+          if (status === 'notmember') {
+            places.delete(sid)
+            this.writer.sendError(conn, frame, ResultCode.FORBIDDEN, `not a member of session "${sid}"; nothing was forwarded`)
+          }
+        },
+        (e: unknown) => {
+          // Never dropped silently: the sender learns that this frame was not delivered.
+          this.fault('relay', e)
+          this.writer.send(
+            conn,
+            frames.errorReply({
+              result_cd: ResultCode.UNAVAILABLE,
+              result_msg: `not delivered: ${UNREACHABLE}`,
+              sessionid: sid,
+              trxid: frame?.trxid
+            })
+          )
+        }
+      )
+    }
+    const before = this.pending.get(conn)
+    if (before === undefined) go()
+    else void before.then(go)
+  }
+
+  private refuseData(
+    conn: Connection,
+    sessionid: string | undefined,
+    frame: DataFrame | null,
+    memberships: number
+  ): void {
+    const about = frame ?? { msgtype: 'data' as const, data: null, ...(sessionid !== undefined ? { sessionid } : {}) }
+    if (sessionid !== undefined) {
+      return this.writer.sendError(conn, about, ResultCode.FORBIDDEN, `not a member of session "${sessionid}"; nothing was forwarded`)
+    }
+    this.writer.sendError(
+      conn,
+      about,
+      memberships === 0 ? ResultCode.FORBIDDEN : ResultCode.BAD_REQUEST,
+      memberships === 0
+        ? 'not a member of any session; nothing was forwarded'
+        : 'missing field "sessionid" (member of several sessions)'
+    )
+  }
+
+  private refuse(conn: Connection, req: RequestFrame, code: number, msg: string): void {
+    this.writer.sendError(conn, req, code, msg)
+  }
+
+  private remember(conn: Connection, sid: string, place: LocalPlace): void {
+    let places = this.places.get(conn)
+    if (!places) this.places.set(conn, (places = new Map()))
+    places.set(sid, place)
+  }
+
+  private deliverHeld(conn: Connection, reply: ScriptReply): void {
+    for (let i = 4; i < reply.length; i++) this.writer.sendRaw(conn, reply[i] as string)
+  }
+
+  /** Tells Redis of closed connections' places, oldest first; what fails waits for the next sweep. */
+  private releasing = false
+  private async release(): Promise<void> {
+    if (this.releasing || !this.client.isReady) return
+    this.releasing = true
+    try {
+      while (this.unreleased.length > 0) {
+        const u = this.unreleased[0]!
+        await this.run('LEAVE', [u.sid, u.token, this.node, String(u.conn), u.lost ? '1' : '0', String(u.deadline)])
+        this.unreleased.shift()
+      }
+    } catch (e) {
+      this.fault('leave', e)
+    } finally {
+      this.releasing = false
+    }
+  }
+
+  private async sweepStore(now: number): Promise<void> {
+    const p = this.prefix
+    const dead = (await this.client.sendCommand([
+      'ZRANGEBYSCORE', `${p}nodes`, '-inf', String(now - this.own.nodeTimeoutMs), 'LIMIT', '0', String(this.own.sweepBatch)
+    ])) as string[]
+    for (const node of dead) await this.run('REAP', [node, String(this.limits.reconnectGraceMs)])
+    const due = (await this.client.sendCommand([
+      'ZRANGEBYSCORE', `${p}away`, '-inf', String(now), 'LIMIT', '0', String(this.own.sweepBatch)
+    ])) as string[]
+    for (const m of due) await this.run('EXPIRE', [m])
+    if (now - this.lastRefresh >= this.own.refreshIntervalMs) {
+      this.lastRefresh = now
+      const ids = new Set<string>()
+      for (const places of this.places.values()) for (const id of places.keys()) ids.add(id)
+      await Promise.all([...ids].map((id) => this.client.sendCommand(['PEXPIRE', `${p}s:${id}`, String(this.own.sessionTtlMs)])))
+    }
+  }
+
+  /**
+   * Writes the heartbeat, and notices a store that lost its data (a new epoch) or a gap long
+   * enough for the other processes to have taken this one for dead: either way its connections'
+   * places are written back, since they are still here.
+   */
+  private lastBeat = 0
+  private async heartbeat(): Promise<void> {
+    const p = this.prefix
+    const now = Date.now()
+    await this.client.sendCommand(['ZADD', `${p}nodes`, String(now), this.node])
+    const gap = this.lastBeat > 0 && now - this.lastBeat >= this.own.nodeTimeoutMs
+    this.lastBeat = now
+    const mine = randomBytes(9).toString('base64url')
+    await this.client.sendCommand(['SET', `${p}epoch`, mine, 'NX'])
+    const epoch = (await this.client.sendCommand(['GET', `${p}epoch`])) as string | null
+    const lost = this.epoch !== null && epoch !== this.epoch
+    if (lost || gap) {
+      this.log?.warn(
+        { node: this.node },
+        lost ? 'the session store lost its data: restoring places' : 'back after a gap: restoring places'
+      )
+      this.epoch = null
+      await this.restorePlaces()
+      if (lost) this.lastId = '0-0' // the inbox is a new stream: everything in it is new
+    }
+    this.epoch = epoch
+  }
+
+  private async restorePlaces(): Promise<void> {
+    for (const [conn, places] of this.places) {
+      for (const [sid, pl] of [...places]) {
+        const restored = await this.run('RESTORE', [
+          sid, pl.token, pl.role, conn.uuid ?? '', pl.owner, pl.channeltype, this.node, String(conn.id),
+          String(this.own.sessionTtlMs)
+        ])
+        if (restored[0] !== 'gone') {
+          this.deliverHeld(conn, restored)
+          continue
+        }
+        // The place ended while this process was cut off: its grace ran out.
+        places.delete(sid)
+        if (pl.role === 'd')
+          this.writer.send(conn, frames.sessionNotify('destroy_session', sid, pl.channeltype))
+      }
+    }
+  }
+
+  /** Reads the inbox stream and writes each entry to its connection, for as long as it runs. */
+  private async readLoop(): Promise<void> {
+    if (this.reading) return
+    this.reading = true
+    const key = `${this.prefix}in:${this.node}`
+    while (!this.stopped) {
+      let reply: unknown
+      try {
+        // Blocks at most a second, well within the client's command timeout.
+        reply = await this.reader.sendCommand([
+          'XREAD', 'COUNT', String(this.own.inboxReadCount), 'BLOCK', '1000', 'STREAMS', key, this.lastId
+        ])
+      } catch (e) {
+        if (this.stopped) break
+        this.fault('inbox', e)
+        await new Promise((r) => setTimeout(r, 200))
+        continue
+      }
+      if (!Array.isArray(reply)) continue
+      for (const stream of reply as [string, [string, string[]][]][]) {
+        for (const [id, fields] of stream[1]) {
+          this.lastId = id
+          this.deliver(fields)
+        }
+      }
+    }
+    this.reading = false
+  }
+
+  private deliver(fields: string[]): void {
+    const f: Record<string, string> = {}
+    for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]!] = fields[i + 1]!
+    if (f['probe'] !== undefined) {
+      this.probeSeenAt = Number(f['probe'])
+      if (this.deafSince !== null) this.log?.info({ node: this.node }, 'inbox reader receiving again')
+      this.deafSince = null
+      return
+    }
+    const conn = this.conns.get(Number(f['c']))
+    const frame = f['f']
+    if (frame === undefined) return
+    if (conn !== undefined && !conn.closed) return this.writer.sendRaw(conn, frame)
+    // Its connection closed meanwhile: the place may be waiting for it (grace).
+    const sid = f['s']
+    const tok = f['t']
+    if (sid !== undefined && tok !== undefined) {
+      void this.run('HOLD', [
+        sid, tok, frame, String(this.limits.graceBufferFrames), String(this.limits.graceBufferBytes),
+        String(this.limits.graceBufferTotalBytes)
+      ]).catch((e: unknown) => this.fault('hold', e))
+    }
+  }
+
+  /** A subscriber can go deaf while its connection looks fine: it must read its own probe back. */
+  private probe(): void {
+    const now = Date.now()
+    if (this.probeSentAt > this.probeSeenAt && now - this.probeSentAt > this.own.probeTimeoutMs && this.deafSince === null) {
+      this.deafSince = now
+      this.metrics?.countError('subscriber')
+      this.log?.warn({ node: this.node }, 'inbox reader is deaf: replacing it')
+      const old = this.reader
+      this.reader = old.duplicate()
+      this.reader.on('error', () => undefined)
+      void old.close().catch(() => undefined)
+      void this.reader.connect().catch((e: unknown) => this.fault('inbox', e))
+    }
+    if (!this.client.isReady) return
+    this.probeSentAt = this.probeSentAt > this.probeSeenAt ? this.probeSentAt : now
+    void this.client
+      .sendCommand(['XADD', `${this.prefix}in:${this.node}`, 'MAXLEN', '~', String(this.own.inboxMaxEntries), '*', 'probe', String(now)])
+      .catch(() => undefined)
+  }
+
+  private async run(name: keyof typeof SCRIPTS, args: string[]): Promise<ScriptReply> {
+    const started = process.hrtime.bigint()
+    const script = SCRIPTS[name]
+    const argv = [
+      this.prefix,
+      String(Date.now()),
+      String(this.own.nodeTimeoutMs),
+      String(this.own.inboxMaxEntries),
+      ...args
+    ]
+    let sha = this.shas.get(name)
+    try {
+      if (sha === undefined) {
+        sha = (await this.client.sendCommand(['SCRIPT', 'LOAD', script])) as string
+        this.shas.set(name, sha)
+      }
+      let reply: unknown
+      try {
+        reply = await this.client.sendCommand(['EVALSHA', sha, '0', ...argv])
+      } catch (e) {
+        if (!message(e).startsWith('NOSCRIPT')) throw e
+        // Redis restarted and forgot its scripts: load it again.
+        sha = (await this.client.sendCommand(['SCRIPT', 'LOAD', script])) as string
+        this.shas.set(name, sha)
+        reply = await this.client.sendCommand(['EVALSHA', sha, '0', ...argv])
+      }
+      this.metrics?.observeRoundTrip(name.toLowerCase(), Number(process.hrtime.bigint() - started) / 1e9)
+      return (Array.isArray(reply) ? reply.map(String) : [String(reply), '', '', '']) as ScriptReply
+    } catch (e) {
+      this.metrics?.countError(/timeout/i.test(message(e)) ? 'timeout' : 'reply')
+      throw e
+    }
+  }
+
+  private fault(what: string | undefined, e: unknown): void {
+    this.log?.warn({ node: this.node, step: what, fault: message(e) }, 'redis step failed')
+  }
+}
+
+function message(e: unknown): string {
+  return e instanceof Error ? e.message : String(e)
+}
+
+function definedOnly(options: RedisRegistryOptions): Partial<RedisRegistryLimits> {
+  const out: Partial<RedisRegistryLimits> = {}
+  for (const key of Object.keys(REDIS_REGISTRY_DEFAULTS) as (keyof RedisRegistryLimits)[]) {
+    const v = options[key]
+    if (v !== undefined) out[key] = v
+  }
+  return out
+}
