@@ -20,8 +20,11 @@ import {
   isDevModeOperation,
   parseFrame
 } from '../../shared/protocol'
+import { type Logger, silentLogger } from '../log'
 import { FALL_BACK, readDataEnvelope } from './data-envelope'
+import { httpEndpoints } from './http-endpoints'
 import { CloseCode, type ServerLimits, resolveLimits } from './limits'
+import { ChannelMetrics } from './metrics'
 
 export interface ChannelServerOptions {
   /** Interface to bind; loopback by default so that nothing is exposed unless asked. */
@@ -62,6 +65,51 @@ export interface ChannelServerOptions {
   limitLoopback?: boolean
   /** Serve wss:// with this PEM certificate (chain) and private key. */
   tls?: { cert: string | Buffer; key: string | Buffer }
+  /**
+   * Structured logs of connections, sessions, refusals and faults (pino). Default: none, so that
+   * the embedded server and the tests stay quiet. Tokens and URL queries are never logged.
+   */
+  logger?: Logger
+  /** Checks `GET /readyz` asks besides shutdown (see `addReadinessCheck`). */
+  readiness?: readonly ReadinessCheck[]
+  /** Where `GET /metrics` reads from; default: the server's own, made at the first scrape. */
+  metrics?: ChannelMetrics
+}
+
+/**
+ * Whether the server can take new sessions, as `GET /readyz` reports it. A store that depends on
+ * something outside the process (Redis) registers one; `check` must be synchronous and cheap
+ * (it runs on every probe): it reads state the store keeps, it does not ask Redis.
+ */
+export interface ReadinessCheck {
+  /** Short name shown in the reason, e.g. "redis". */
+  name: string
+  /** True when ready, or a sentence saying why not (e.g. "unreachable since 12:00:03"). */
+  check: () => true | string
+}
+
+export interface Readiness {
+  ready: boolean
+  /** Why not, one entry per failing check ("shutting down", "redis: …"); empty when ready. */
+  reasons: string[]
+}
+
+/**
+ * Running totals since the server started, for `GET /metrics`: plain integers the server bumps
+ * where things happen (the relay adds to two), read by the metrics at scrape time only.
+ */
+export interface ServerCounters {
+  connectionsAccepted: number
+  sessionsCreated: number
+  framesReceived: number
+  bytesReceived: number
+  /** Data frames relayed to their session, counted once each as received. */
+  framesRelayed: number
+  bytesRelayed: number
+  /** Error replies sent, by result_cd. */
+  refusedByResultCode: ReadonlyMap<number, number>
+  /** Upgrades refused, by HTTP status. */
+  upgradesRefusedByStatus: ReadonlyMap<number, number>
 }
 
 export interface TapEvent {
@@ -94,6 +142,8 @@ export interface ServerStats {
   awaySlots: number
   /** Bytes held for absent members. */
   heldBytes: number
+  /** Frames held for absent members. */
+  heldFrames: number
   /** Bytes written to sockets and not yet taken by the peer. */
   bufferedBytes: number
   /** Client addresses with open sockets or handshakes in the current window. */
@@ -175,6 +225,21 @@ export class ChannelServer {
   private readonly allowUuids: ReadonlySet<string> | null
   private readonly tls: { cert: string | Buffer; key: string | Buffer } | null
   private readonly limitLoopback: boolean
+  private readonly log: Logger
+  private readonly readinessChecks: ReadinessCheck[]
+  private metricsRegistry: ChannelMetrics | null
+  /** Set when close() begins: /readyz answers 503 and new upgrades are refused from then on. */
+  private shuttingDown = false
+  private closing: Promise<void> | null = null
+  // Counters for /metrics (see ServerCounters): plain fields, so the relay pays an increment.
+  private connectionsAccepted = 0
+  private sessionsCreated = 0
+  private framesReceived = 0
+  private bytesReceived = 0
+  private framesRelayed = 0
+  private bytesRelayed = 0
+  private readonly refusedByResultCode = new Map<number, number>()
+  private readonly upgradesRefusedByStatus = new Map<number, number>()
   private http: HttpServer | null = null
   /** Reads the upgrade requests of in-process connections (never listens on a port). */
   private inProcessHttp: HttpServer | null = null
@@ -217,6 +282,10 @@ export class ChannelServer {
     this.paths = new Set(options.paths ?? DEFAULT_PATHS)
     this.tap = options.tap
     this.limitLoopback = options.limitLoopback ?? false
+    this.log = options.logger ?? silentLogger
+    this.readinessChecks = [...(options.readiness ?? [])]
+    this.metricsRegistry = options.metrics ?? null
+    this.metricsRegistry?.watch(this)
     this.allowOrigins = options.allowOrigins?.length
       ? new Set(options.allowOrigins.map(normalizeOrigin))
       : null
@@ -249,9 +318,12 @@ export class ChannelServer {
       ...({ closeTimeout: this.limits.closeTimeoutMs } as object),
       handleProtocols: (offered) => pickSubprotocol(offered)
     })
-    const refuse = (_req: IncomingMessage, res: import('node:http').ServerResponse): void => {
-      res.writeHead(426, { 'content-type': 'text/plain' }).end('this is a WebSocket channel server\n')
-    }
+    const refuse = httpEndpoints({
+      readiness: () => this.readiness(),
+      metrics: () => this.metrics,
+      mayReadMetrics: (req) => this.tokenDigest === null || this.tokenMatches(req, queryOf(req.url)),
+      logger: this.log
+    })
     // A client that trickles its upgrade request is cut off rather than holding a socket.
     const httpOptions = {
       headersTimeout: this.limits.handshakeTimeoutMs,
@@ -305,6 +377,7 @@ export class ChannelServer {
     }
     this.address = http.address() as AddressInfo
     this.now = Date.now()
+    this.log.info({ url: this.url, tls: this.tls !== null }, 'channel server listening')
     this.sweepTimer = setInterval(() => this.sweep(), this.limits.sweepIntervalMs)
     this.sweepTimer.unref?.()
     return this.url
@@ -372,15 +445,66 @@ export class ChannelServer {
   stats(): ServerStats {
     let bufferedBytes = 0
     for (const ws of this.sockets.keys()) bufferedBytes += ws.bufferedAmount
+    let heldFrames = 0
+    for (const slot of this.awaySlots) heldFrames += slot.held.length
     return {
       connections: this.connections.size,
       sockets: this.sockets.size,
       sessions: this.sessions.size,
       awaySlots: this.awaySlots.size,
       heldBytes: this.heldBytes,
+      heldFrames,
       bufferedBytes,
       trackedAddresses: this.addresses.size
     }
+  }
+
+  /** Totals since start (see ServerCounters); a copy, taken at each scrape. */
+  counters(): ServerCounters {
+    return {
+      connectionsAccepted: this.connectionsAccepted,
+      sessionsCreated: this.sessionsCreated,
+      framesReceived: this.framesReceived,
+      bytesReceived: this.bytesReceived,
+      framesRelayed: this.framesRelayed,
+      bytesRelayed: this.bytesRelayed,
+      refusedByResultCode: new Map(this.refusedByResultCode),
+      upgradesRefusedByStatus: new Map(this.upgradesRefusedByStatus)
+    }
+  }
+
+  /** What `GET /readyz` answers: not while shutting down, nor while any check says no. */
+  readiness(): Readiness {
+    const reasons: string[] = []
+    if (this.shuttingDown) reasons.push('shutting down')
+    for (const { name, check } of this.readinessChecks) {
+      let verdict: true | string
+      try {
+        verdict = check()
+      } catch (e) {
+        verdict = e instanceof Error ? e.message : String(e)
+      }
+      if (verdict !== true) reasons.push(`${name}: ${verdict}`)
+    }
+    return { ready: reasons.length === 0, reasons }
+  }
+
+  /** Adds a readiness check (e.g. a Redis store's); returns what removes it again. */
+  addReadinessCheck(check: ReadinessCheck): () => void {
+    this.readinessChecks.push(check)
+    return () => {
+      const i = this.readinessChecks.indexOf(check)
+      if (i >= 0) this.readinessChecks.splice(i, 1)
+    }
+  }
+
+  /** The metrics `GET /metrics` serves (made at first use unless given as an option). */
+  get metrics(): ChannelMetrics {
+    if (this.metricsRegistry === null) {
+      this.metricsRegistry = new ChannelMetrics()
+      this.metricsRegistry.watch(this)
+    }
+    return this.metricsRegistry
   }
 
   listSessions(): SessionInfo[] {
@@ -395,8 +519,20 @@ export class ChannelServer {
   }
 
   /** Graceful shutdown: members learn that their sessions end, then every socket is closed. */
-  async close(): Promise<void> {
+  close(): Promise<void> {
+    if (!this.http) return Promise.resolve()
+    // A second call (SIGTERM after SIGINT) waits for the same shutdown.
+    this.closing ??= this.shutDown().finally(() => (this.closing = null))
+    return this.closing
+  }
+
+  private async shutDown(): Promise<void> {
     if (!this.http) return
+    this.shuttingDown = true
+    this.log.info(
+      { sessions: this.sessions.size, connections: this.connections.size },
+      'channel server shutting down: ending sessions and closing connections'
+    )
     if (this.sweepTimer) clearInterval(this.sweepTimer)
     this.sweepTimer = null
     for (const session of [...this.sessions.values()]) this.endSession(session, null)
@@ -419,6 +555,8 @@ export class ChannelServer {
     this.wss = null
     await new Promise<void>((resolve) => http.close(() => resolve()))
     http.closeAllConnections?.()
+    this.shuttingDown = false
+    this.log.info('channel server stopped')
   }
 
   // ------------------------------------------------------------------------------------------
@@ -432,31 +570,81 @@ export class ChannelServer {
     socket.on('error', destroyOnError)
     const entry = this.addressEntry(req)
     if (entry !== null && ++entry.handshakes > this.limits.handshakesPerIpPerWindow) {
-      return rejectUpgrade(socket, 429, 'Too Many Requests', 'Retry-After: 1\r\n')
+      return this.refuseUpgrade(req, socket, 429, 'Too Many Requests', 'handshake rate', 'Retry-After: 1\r\n')
     }
     const target = req.url ?? '/'
     const q = target.indexOf('?')
     const path = q < 0 ? target : target.slice(0, q)
-    if (!this.paths.has(path)) return rejectUpgrade(socket, 404, 'Not Found')
+    if (!this.paths.has(path)) return this.refuseUpgrade(req, socket, 404, 'Not Found', 'unknown path')
+    if (this.shuttingDown) {
+      return this.refuseUpgrade(
+        req,
+        socket,
+        503,
+        'Service Unavailable',
+        'shutting down',
+        'Retry-After: 1\r\n'
+      )
+    }
     if (this.sockets.size >= this.limits.maxConnections) {
-      return rejectUpgrade(socket, 503, 'Service Unavailable', 'Retry-After: 5\r\n')
+      return this.refuseUpgrade(
+        req,
+        socket,
+        503,
+        'Service Unavailable',
+        'maxConnections',
+        'Retry-After: 5\r\n'
+      )
     }
     if (entry !== null && entry.open >= this.limits.maxConnectionsPerIp) {
-      return rejectUpgrade(socket, 429, 'Too Many Requests', 'Retry-After: 5\r\n')
+      return this.refuseUpgrade(
+        req,
+        socket,
+        429,
+        'Too Many Requests',
+        'maxConnectionsPerIp',
+        'Retry-After: 5\r\n'
+      )
     }
     if (this.allowOrigins !== null) {
       const origin = req.headers.origin
       if (origin !== undefined && !this.allowOrigins.has(origin.toLowerCase())) {
-        return rejectUpgrade(socket, 403, 'Forbidden')
+        return this.refuseUpgrade(req, socket, 403, 'Forbidden', 'origin not allowed')
       }
     }
     if (this.tokenDigest !== null && !this.tokenMatches(req, q < 0 ? '' : target.slice(q + 1))) {
-      return rejectUpgrade(socket, 401, 'Unauthorized', 'WWW-Authenticate: Bearer\r\n')
+      return this.refuseUpgrade(
+        req,
+        socket,
+        401,
+        'Unauthorized',
+        'no valid token',
+        'WWW-Authenticate: Bearer\r\n'
+      )
     }
     // ws puts its own error listener on the socket for the rest of its life: ours would only
     // cost every connection a listener array.
     socket.off('error', destroyOnError)
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req))
+  }
+
+  /** Answers an upgrade with an HTTP error; counted and logged by path, never by URL (tokens). */
+  private refuseUpgrade(
+    req: IncomingMessage,
+    socket: Duplex,
+    status: number,
+    text: string,
+    reason: string,
+    headers = ''
+  ): void {
+    this.upgradesRefusedByStatus.set(status, (this.upgradesRefusedByStatus.get(status) ?? 0) + 1)
+    const target = req.url ?? '/'
+    const q = target.indexOf('?')
+    this.log.info(
+      { status, reason, remote: req.socket.remoteAddress, path: q < 0 ? target : target.slice(0, q) },
+      'upgrade refused'
+    )
+    rejectUpgrade(socket, status, text, headers)
   }
 
   /** The per-address counters of a client, or null for an exempt (loopback) one. */
@@ -508,6 +696,8 @@ export class ChannelServer {
     }
     this.sockets.set(ws, conn)
     this.connections.add(conn)
+    this.connectionsAccepted++
+    this.log.info({ conn: conn.id, remote: req.socket.remoteAddress }, 'connection opened')
     // Never leave a socket without an error listener: an unhandled 'error' kills the process.
     // The listeners are the server's, shared by every socket (see socketListeners).
     ws.on('error', this.listeners.error)
@@ -521,8 +711,8 @@ export class ChannelServer {
     // eslint-disable-next-line @typescript-eslint/no-this-alias -- `this` is the socket inside
     const server = this
     return {
-      error(this: WebSocket) {
-        server.socketError(this)
+      error(this: WebSocket, err: Error) {
+        server.socketError(this, err)
       },
       close(this: WebSocket, code: number) {
         server.socketClose(this, code)
@@ -537,14 +727,17 @@ export class ChannelServer {
    * ws reports protocol violations (bad UTF-8, reserved bits, oversized frames) as errors and
    * closes the socket itself: the peer misbehaved, so its sessions end at once.
    */
-  private socketError(ws: WebSocket): void {
+  private socketError(ws: WebSocket, err: Error): void {
     const conn = this.sockets.get(ws)
-    if (conn !== undefined) this.cleanup(conn, false)
+    if (conn === undefined) return
+    this.log.warn({ conn: conn.id, uuid: conn.uuid, fault: err.message }, 'connection fault: protocol error')
+    this.cleanup(conn, false)
   }
 
   private socketClose(ws: WebSocket, code: number): void {
     const conn = this.sockets.get(ws)
     if (conn === undefined) return
+    this.log.info({ conn: conn.id, uuid: conn.uuid, code }, 'connection closed')
     this.sockets.delete(ws)
     const entry = conn.address
     if (entry !== null && --entry.open <= 0 && entry.handshakes === 0) {
@@ -564,6 +757,8 @@ export class ChannelServer {
     if (conn.closed) return
     conn.lastSeen = this.now
     const buf = data as Buffer
+    this.framesReceived++
+    this.bytesReceived += buf.length
     if ((conn.burstBytes += buf.length) > this.limits.maxReadBurstBytes && !conn.yielding) {
       // Let other connections' frames and the timers run before reading more from this one.
       conn.yielding = true
@@ -577,6 +772,7 @@ export class ChannelServer {
       }
       if (!conn.rateNoticeSent) {
         conn.rateNoticeSent = true
+        this.refused(conn, ResultCode.RATE_LIMITED, null, 'rate limited')
         this.send(
           conn,
           frames.errorReply({
@@ -604,6 +800,7 @@ export class ChannelServer {
     if (!parsed.ok) {
       const { error } = parsed
       if (error.field === undefined) return this.badFrame(conn, error.result_msg)
+      this.refused(conn, error.result_cd, error.partial?.operation ?? null, error.result_msg)
       return this.send(
         conn,
         frames.errorReply({
@@ -679,6 +876,7 @@ export class ChannelServer {
       return this.sendError(conn, req, ResultCode.CONFLICT, `already authenticated as another uuid`)
     }
     conn.uuid = uuid
+    this.log.debug({ conn: conn.id, uuid }, 'authenticated')
     this.send(conn, frames.authReply({ trxid: req.trxid }))
   }
 
@@ -699,6 +897,7 @@ export class ChannelServer {
         const slot = this.takeSlot(existing, uuid)
         this.reclaim(existing, conn)
         if (slot) this.deliverHeld(conn, slot)
+        this.log.info({ conn: conn.id, uuid, session: existing.id }, 'session resumed by its owner')
         this.send(conn, {
           ...frames.createReply({ sessionid: existing.id, trxid: req.trxid }),
           resumed: true
@@ -729,6 +928,8 @@ export class ChannelServer {
     if (owned) owned.add(session)
     else this.sessionsByUuid.set(uuid, new Set([session]))
     addMembership(conn, session)
+    this.sessionsCreated++
+    this.log.info({ conn: conn.id, uuid, session: id }, 'session created')
     this.send(conn, frames.createReply({ sessionid: id, trxid: req.trxid }))
   }
 
@@ -754,6 +955,7 @@ export class ChannelServer {
       session.members.add(conn)
       addMembership(conn, session)
       if (slot) this.deliverHeld(conn, slot) // first, as for create_session
+      this.log.info({ conn: conn.id, uuid, session: id }, 'session resumed by a member')
       this.send(conn, resumed)
       return
     }
@@ -762,6 +964,7 @@ export class ChannelServer {
     }
     session.members.add(conn)
     addMembership(conn, session)
+    this.log.info({ conn: conn.id, uuid, session: id }, 'session joined')
     this.send(conn, frames.successReply('join_session', req.trxid))
     this.fanOut(session, conn, JSON.stringify(frames.sessionNotify('join_session', id, session.channeltype)))
   }
@@ -781,7 +984,11 @@ export class ChannelServer {
   /** Forwards the received bytes unchanged to every other member, or says why it cannot. */
   private relay(conn: Connection, frame: Frame, raw: Buffer): void {
     const session = this.relayTarget(conn, frame.sessionid)
-    if (session !== null) return this.fanOut(session, conn, raw)
+    if (session !== null) {
+      this.framesRelayed++
+      this.bytesRelayed += raw.length
+      return this.fanOut(session, conn, raw)
+    }
     if (conn.uuid === null)
       return this.sendError(conn, frame, ResultCode.UNAUTHORIZED, 'not authenticated: send auth first')
     if (frame.sessionid !== undefined) {
@@ -815,6 +1022,8 @@ export class ChannelServer {
     if (sessionid === FALL_BACK) return false
     const session = this.relayTarget(conn, sessionid)
     if (session === null) return false
+    this.framesRelayed++
+    this.bytesRelayed += raw.length
     this.fanOut(session, conn, raw)
     return true
   }
@@ -875,6 +1084,7 @@ export class ChannelServer {
   private endSession(session: Session, by: Connection | null): void {
     if (this.sessions.get(session.id) !== session) return
     this.sessions.delete(session.id)
+    this.log.info({ session: session.id, by: by?.id ?? null }, 'session ended')
     const owned = this.sessionsByUuid.get(session.ownerUuid)
     owned?.delete(session)
     if (owned && owned.size === 0) this.sessionsByUuid.delete(session.ownerUuid)
@@ -998,6 +1208,8 @@ export class ChannelServer {
   }
 
   private drop(conn: Connection, code: number, reason: string): void {
+    const fault = code === CloseCode.SLOW_READER || code === CloseCode.BAD_FRAMES
+    this.log[fault ? 'warn' : 'info']({ conn: conn.id, uuid: conn.uuid, code, reason }, 'connection dropped')
     this.cleanup(conn, false)
     if (conn.ws.readyState === conn.ws.OPEN || conn.ws.readyState === conn.ws.CONNECTING)
       conn.ws.close(code, reason)
@@ -1038,6 +1250,7 @@ export class ChannelServer {
   }
 
   private sendError(conn: Connection, about: Frame | null, result_cd: number, result_msg: string): void {
+    this.refused(conn, result_cd, about?.msgtype === 'data' ? 'data' : (about?.operation ?? null), result_msg)
     this.send(
       conn,
       frames.errorReply({
@@ -1048,6 +1261,12 @@ export class ChannelServer {
         sessionid: about?.msgtype === 'data' ? about.sessionid : undefined
       })
     )
+  }
+
+  /** Counts and logs an error reply (every one goes through here or sendError). */
+  private refused(conn: Connection, result_cd: number, operation: string | null, message: string): void {
+    this.refusedByResultCode.set(result_cd, (this.refusedByResultCode.get(result_cd) ?? 0) + 1)
+    this.log.info({ conn: conn.id, uuid: conn.uuid, result_cd, operation, message }, 'refused')
   }
 
   private send(conn: Connection, frame: Frame): void {
@@ -1086,7 +1305,7 @@ export class ChannelServer {
 }
 
 interface SocketListeners {
-  error: (this: WebSocket) => void
+  error: (this: WebSocket, err: Error) => void
   close: (this: WebSocket, code: number) => void
   message: (this: WebSocket, data: RawData, isBinary: boolean) => void
 }
@@ -1126,6 +1345,11 @@ function destroyOnError(this: Duplex): void {
 
 function rejectUpgrade(socket: Duplex, status: number, text: string, headers = ''): void {
   socket.end(`HTTP/1.1 ${status} ${text}\r\n${headers}Connection: close\r\nContent-Length: 0\r\n\r\n`)
+}
+
+function queryOf(url: string | undefined): string {
+  const q = url?.indexOf('?') ?? -1
+  return q < 0 ? '' : url!.slice(q + 1)
 }
 
 function digest(text: string): Buffer {
