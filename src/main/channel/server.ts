@@ -414,7 +414,10 @@ export class ChannelServer {
   accessNotice(): string[] {
     const lines: string[] = []
     if (this.token !== null) {
-      const where = this.address ? `${this.url}?token=${encodeURIComponent(this.token)}` : '?token='
+      // A token given to the server is not echoed (this output may land in a journal); only one
+      // made up here is shown, since nobody could connect otherwise.
+      const shown = this.tokenGenerated ? encodeURIComponent(this.token) : '<token>'
+      const where = this.address ? `${this.url}?token=${shown}` : '?token='
       lines.push(
         this.tokenGenerated
           ? `access token required (bound beyond loopback with neither a token nor a uuid allowlist, so one was made up): ${this.token}`

@@ -7,6 +7,8 @@
  *   --server URL     use this channel server instead of starting the embedded one
  *   --route ROUTE    open the window on this view (e.g. /device, /console)
  */
+import { parseArgs } from 'node:util'
+
 export interface MainArgs {
   kiosk: boolean
   serverUrl?: string
@@ -16,29 +18,31 @@ export interface MainArgs {
 /** A view path of the renderer's hash router: a slash and a lower-case name, nothing that could escape the hash. */
 const ROUTE = /^\/([a-z][a-z0-9-]*)?$/
 
-/** Reads `--name value` or `--name=value` (the last one wins); a value never starts with a dash. */
-function valueOf(argv: readonly string[], name: string): string | undefined {
-  let found: string | undefined
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!
-    if (arg === `--${name}`) {
-      const next = argv[i + 1]
-      if (next === undefined || next.startsWith('-')) throw new Error(`--${name} needs a value`)
-      found = next
-      i++
-    } else if (arg.startsWith(`--${name}=`)) {
-      found = arg.slice(name.length + 3)
-    }
-  }
+/**
+ * node:util's parseArgs, not strict: Electron's and Chromium's switches pass through as unknown
+ * options. Values are kept as lists so that the last one wins and a missing one can be told.
+ */
+const OPTIONS = {
+  kiosk: { type: 'boolean' },
+  server: { type: 'string', multiple: true },
+  route: { type: 'string', multiple: true }
+} as const
+
+/** The last value of a switch; a value never starts with a dash (that is the next switch). */
+function valueOf(values: readonly (string | boolean)[] | undefined, name: string): string | undefined {
+  const found = values?.at(-1)
+  if (found === undefined) return undefined
+  // Not strict, parseArgs stores a switch with no value as `true` and takes a following switch as one.
+  if (typeof found !== 'string' || found.startsWith('-')) throw new Error(`--${name} needs a value`)
   return found
 }
 
 /** Throws with a message a person can act on when a switch has a value the app cannot use. */
 export function parseMainArgs(argv: readonly string[]): MainArgs {
-  const end = argv.indexOf('--')
-  const args = end === -1 ? argv : argv.slice(0, end)
-  const out: MainArgs = { kiosk: args.includes('--kiosk') }
-  const server = valueOf(args, 'server')
+  // Everything after `--` is positional to parseArgs, as it should be.
+  const { values } = parseArgs({ args: [...argv], options: OPTIONS, strict: false, allowPositionals: true })
+  const out: MainArgs = { kiosk: values['kiosk'] === true }
+  const server = valueOf(values['server'] as (string | boolean)[] | undefined, 'server')
   if (server !== undefined) {
     let ok = false
     try {
@@ -50,7 +54,7 @@ export function parseMainArgs(argv: readonly string[]): MainArgs {
     if (!ok) throw new Error(`--server must be a ws:// or wss:// URL, got "${server}"`)
     out.serverUrl = server
   }
-  const route = valueOf(args, 'route')
+  const route = valueOf(values['route'] as (string | boolean)[] | undefined, 'route')
   if (route !== undefined) {
     if (!ROUTE.test(route))
       throw new Error(`--route must be a view such as /device or /console, got "${route}"`)
