@@ -7,7 +7,7 @@
  * below is the second line of defence for a field that slips through.
  */
 import { existsSync, mkdirSync, renameSync, statSync } from 'node:fs'
-import { dirname } from 'node:path'
+import { dirname, join } from 'node:path'
 import pino, { type DestinationStream, type Logger } from 'pino'
 
 export type { Logger }
@@ -29,6 +29,15 @@ export const REDACTED_PATHS = [
   '*.headers.authorization',
   '*.headers.cookie'
 ]
+
+/** The desktop app's main-process log, inside its user-data folder. */
+export function mainLogFile(userDataDir: string): string {
+  return join(userDataDir, 'logs', 'main.log')
+}
+
+/** The app logs its own life at info; its embedded server only its faults (see index.ts). */
+export const DEFAULT_APP_LOG_LEVEL: LogLevel = 'info'
+export const EMBEDDED_SERVER_LOG_LEVEL: LogLevel = 'warn'
 
 /** A main-process log file grows to this size, then the next start moves it to `.old`. */
 export const LOG_FILE_MAX_BYTES = 5 * 1024 * 1024

@@ -6,13 +6,16 @@
  *   --kiosk          full screen on the kiosk view
  *   --server URL     use this channel server instead of starting the embedded one
  *   --route ROUTE    open the window on this view (e.g. /device, /console)
+ *   --log-level L    how much the main-process log (<userData>/logs/main.log) records
  */
 import { parseArgs } from 'node:util'
+import { LOG_LEVELS, type LogLevel, isLogLevel } from '../log'
 
 export interface MainArgs {
   kiosk: boolean
   serverUrl?: string
   route?: string
+  logLevel?: LogLevel
 }
 
 /** A view path of the renderer's hash router: a slash and a lower-case name, nothing that could escape the hash. */
@@ -25,7 +28,8 @@ const ROUTE = /^\/([a-z][a-z0-9-]*)?$/
 const OPTIONS = {
   kiosk: { type: 'boolean' },
   server: { type: 'string', multiple: true },
-  route: { type: 'string', multiple: true }
+  route: { type: 'string', multiple: true },
+  'log-level': { type: 'string', multiple: true }
 } as const
 
 /** The last value of a switch; a value never starts with a dash (that is the next switch). */
@@ -59,6 +63,12 @@ export function parseMainArgs(argv: readonly string[]): MainArgs {
     if (!ROUTE.test(route))
       throw new Error(`--route must be a view such as /device or /console, got "${route}"`)
     out.route = route
+  }
+  const logLevel = valueOf(values['log-level'] as (string | boolean)[] | undefined, 'log-level')
+  if (logLevel !== undefined) {
+    if (!isLogLevel(logLevel))
+      throw new Error(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`)
+    out.logLevel = logLevel
   }
   return out
 }
