@@ -25,6 +25,15 @@ import { PTT_ACCELERATOR, type PushToTalk, registerPushToTalk } from './electron
 import { resolveLanguage } from './electron/status'
 import { type StatusTray, createStatusTray } from './electron/tray'
 import { createMainWindow, lockDownContents, lockDownSession } from './electron/window'
+import {
+  DEFAULT_APP_LOG_LEVEL,
+  EMBEDDED_SERVER_LOG_LEVEL,
+  type Logger,
+  createFileLogger,
+  errorText,
+  mainLogFile,
+  silentLogger
+} from './log'
 
 const devServerUrl = process.env['ELECTRON_RENDERER_URL']
 // Installed, the icons are copied next to the app (extraResources); unpackaged, they are in the
@@ -41,6 +50,8 @@ if (!app.requestSingleInstanceLock()) {
   let core: AppCore | null = null
   let tray: StatusTray | null = null
   let pushToTalk: PushToTalk | null = null
+  /** The main process's log, `<userData>/logs/main.log`, from the moment the app is ready. */
+  let log: Logger = silentLogger
 
   const openWindow = (): void => {
     mainWindow = createMainWindow({
@@ -81,10 +92,10 @@ if (!app.requestSingleInstanceLock()) {
           autostartDir: join(process.env['XDG_CONFIG_HOME'] || join(homedir(), '.config'), 'autostart')
         }),
         actions: { show: showWindow, quit: () => app.quit() },
-        onError: (e) => console.error(`Start at login could not be changed: ${String(e)}`)
+        onError: (e) => log.error({ fault: errorText(e) }, 'start at login could not be changed')
       })
     } catch (e) {
-      console.error(`No tray icon: ${e instanceof Error ? e.message : String(e)}`)
+      log.warn({ fault: errorText(e) }, 'no tray icon')
     }
     // Settings reach main's own listener like any window: the tray follows a language change.
     started.openScope((name) => {
@@ -92,7 +103,7 @@ if (!app.requestSingleInstanceLock()) {
     })
     pushToTalk = registerPushToTalk(globalShortcut, () => started.broadcast('ptt:toggle', { at: Date.now() }))
     if (!pushToTalk.registered)
-      console.error(`The push-to-talk shortcut ${PTT_ACCELERATOR} is taken by another application.`)
+      log.warn({ accelerator: PTT_ACCELERATOR }, 'the push-to-talk shortcut is taken by another application')
   }
 
   app.on('second-instance', () => {
@@ -109,6 +120,11 @@ if (!app.requestSingleInstanceLock()) {
     .then(async () => {
       // Read here so that a bad switch is reported like any other failure to start.
       options = parseMainArgs(process.argv)
+      log = createFileLogger(mainLogFile(app.getPath('userData')), {
+        level: options.logLevel ?? DEFAULT_APP_LOG_LEVEL,
+        base: { component: 'main' }
+      })
+      log.info({ version: app.getVersion(), platform: process.platform }, 'app starting')
       lockDownSession(session.defaultSession, devServerUrl)
       const openExternal = createOpenExternal({ shell, dialog, language })
       const notifyJoined = createJoinNotifier({
@@ -122,7 +138,16 @@ if (!app.requestSingleInstanceLock()) {
         version: app.getVersion(),
         dataDir: app.getPath('userData'),
         strictKt: options.strictKt,
-        ...(options.serverUrl ? { embeddedServer: false as const, serverUrl: options.serverUrl } : {}),
+        // The embedded server logs its faults only unless --log-level asks for more.
+        embeddedServer: options.serverUrl
+          ? false
+          : {
+              logger: log.child(
+                { component: 'channel-server' },
+                { level: options.logLevel ?? EMBEDDED_SERVER_LOG_LEVEL }
+              )
+            },
+        ...(options.serverUrl ? { serverUrl: options.serverUrl } : {}),
         hooks: {
           openExternal: async (url) => {
             const outcome = await openExternal(url, mainWindow)
@@ -151,6 +176,8 @@ if (!app.requestSingleInstanceLock()) {
     })
     .catch((e: unknown) => {
       // Without the core there is no window to show an error in: say why, then leave.
+      log.fatal({ fault: errorText(e) }, 'app could not start')
+      log.flush()
       dialog.showErrorBox('Genie Bridge could not start', e instanceof Error ? e.message : String(e))
       app.exit(1)
     })
@@ -160,6 +187,7 @@ if (!app.requestSingleInstanceLock()) {
   })
 
   app.on('before-quit', () => {
+    log.info('app quitting')
     void core?.stop()
   })
 
@@ -168,5 +196,6 @@ if (!app.requestSingleInstanceLock()) {
     pushToTalk = null
     tray?.destroy()
     tray = null
+    log.flush()
   })
 }

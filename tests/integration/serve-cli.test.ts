@@ -31,7 +31,7 @@ function firstLine(proc: ChildProcess, timeoutMs: number): Promise<string> {
 describe('npm run serve', () => {
   it('prints its listening line and serves the whole flow to a plain ws client; Ctrl-C stops it', async () => {
     const started = Date.now()
-    child = spawn('npm', ['run', '--silent', 'serve', '--', '--port', '0'], {
+    child = spawn('npm', ['run', '--silent', 'serve', '--', '--port', '0', '--log-level', 'warn'], {
       detached: true,
       stdio: ['ignore', 'pipe', 'inherit']
     })

@@ -53,6 +53,15 @@ describe('parseMainArgs', () => {
     expect(() => parseMainArgs(['x', '--server', '--kiosk'])).toThrow(/--server needs a value/)
   })
 
+  it('reads --log-level, and refuses a level that does not exist', () => {
+    expect(parseMainArgs([...ELECTRON, '--log-level', 'debug']).logLevel).toBe('debug')
+    expect(parseMainArgs([...ELECTRON, '--log-level=silent']).logLevel).toBe('silent')
+    expect(() => parseMainArgs(['x', '--log-level', 'loud'])).toThrow(
+      /--log-level must be one of fatal, error/
+    )
+    expect(() => parseMainArgs(['x', '--log-level'])).toThrow(/--log-level needs a value/)
+  })
+
   it('refuses a route that is not a plain view name', () => {
     for (const bad of ['device', '/Device', '/device?x=1', '/../x', '/a/b', '/#/x', 'javascript:alert(1)']) {
       expect(() => parseMainArgs(['x', '--route', bad]), bad).toThrow(/--route must be a view/)

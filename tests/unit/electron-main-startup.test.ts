@@ -16,7 +16,12 @@ const h = vi.hoisted(() => ({
   windows: [] as { options: Record<string, unknown>; loaded: unknown[]; webContents: unknown }[]
 }))
 
-vi.mock('electron', () => {
+vi.mock('electron', async () => {
+  // The main-process log goes to <userData>/logs: a folder of the test's own, never the repository.
+  const { mkdtempSync } = await import('node:fs')
+  const { tmpdir } = await import('node:os')
+  const { join } = await import('node:path')
+  const userData = mkdtempSync(join(tmpdir(), 'genie-bridge-startup-'))
   const app = {
     requestSingleInstanceLock: () => h.lock,
     on: (event: string) => {
@@ -29,7 +34,7 @@ vi.mock('electron', () => {
     isPackaged: false,
     getPath: () => {
       if (h.userDataError) throw h.userDataError
-      return ''
+      return userData
     },
     quit: () => h.calls.push('app.quit'),
     exit: (code: number) => h.calls.push(`app.exit ${code}`)

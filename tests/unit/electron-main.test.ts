@@ -1,7 +1,7 @@
 // The Electron entry (src/main/index.ts) booted against a mocked `electron`: the real core, IPC
 // registration and window creation, checked through what the app does with the fakes it is given.
 import { EventEmitter } from 'node:events'
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { PTT_ACCELERATOR } from '../../src/main/electron/shortcut'
 import { COMMAND_NAMES, type AppInfo, type Outcome } from '../../src/shared/contract'
 import { ResultCode } from '../../src/shared/protocol'
+import { Opcode, RawSocket } from '../helpers/raw-socket'
 
 // For asynchronous effects (sockets closing, servers stopping, promises settling): a loaded machine
 // may need more than the default 1 s of vi.waitFor.
@@ -277,6 +278,36 @@ describe('src/main/index.ts with a mocked electron', () => {
   it('starts the core with the app version and an embedded channel server', () => {
     expect(info).toMatchObject({ host: 'electron', version: '1.2.3-test' })
     expect(info.channelUrl).toMatch(/^ws:\/\/127\.0\.0\.1:\d+\/channel$/)
+  })
+
+  it("writes the main-process log to <userData>/logs/main.log, with the embedded server's faults only", async () => {
+    const file = join(h.userData, 'logs', 'main.log')
+    // A protocol fault on the embedded server: a text frame that is not UTF-8.
+    const raw = await RawSocket.open(Number(new URL(info.channelUrl!).port))
+    raw.write({ opcode: Opcode.TEXT, payload: Buffer.from([0xff, 0xfe]) })
+    await raw.closed()
+    const read = (): Record<string, unknown>[] =>
+      readFileSync(file, 'utf8')
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as Record<string, unknown>)
+    await vi.waitFor(
+      () => expect(read().map((e) => e['msg'])).toContain('connection fault: protocol error'),
+      WAIT
+    )
+    const entries = read()
+    expect(entries[0]).toMatchObject({
+      msg: 'app starting',
+      level: 'info',
+      component: 'main',
+      version: '1.2.3-test'
+    })
+    expect(entries.find((e) => e['msg'] === 'connection fault: protocol error')).toMatchObject({
+      level: 'warn',
+      component: 'channel-server'
+    })
+    // Quiet by default: the embedded server's connections and sessions are not logged.
+    expect(entries.map((e) => e['msg'])).not.toContain('connection opened')
   })
 
   it('opens one hardened window with the preload next to the main bundle', () => {

@@ -29,6 +29,8 @@ export interface AddressEntry {
 export interface Refusal {
   status: number
   text: string
+  /** Why, for the log (never the URL: it may carry the token). */
+  reason: string
   headers?: string
 }
 
@@ -69,31 +71,68 @@ export class AccessControl {
    * maxConnections (503), per-address connections (429), origin (403), access token (401).
    * A refused attempt still counts against the handshake rate, which bounds token guessing.
    */
-  checkUpgrade(req: IncomingMessage, openSockets: number): Refusal | null {
+  checkUpgrade(req: IncomingMessage, openSockets: number, shuttingDown: boolean): Refusal | null {
     const entry = this.addressEntry(req)
     if (entry !== null && ++entry.handshakes > this.limits.handshakesPerIpPerWindow) {
-      return { status: 429, text: 'Too Many Requests', headers: 'Retry-After: 1\r\n' }
+      return {
+        status: 429,
+        text: 'Too Many Requests',
+        reason: 'handshake rate',
+        headers: 'Retry-After: 1\r\n'
+      }
     }
     const target = req.url ?? '/'
     const q = target.indexOf('?')
     const path = q < 0 ? target : target.slice(0, q)
-    if (this.paths !== null && !this.paths.has(path)) return { status: 404, text: 'Not Found' }
+    if (this.paths !== null && !this.paths.has(path))
+      return { status: 404, text: 'Not Found', reason: 'unknown path' }
+    if (shuttingDown) {
+      return {
+        status: 503,
+        text: 'Service Unavailable',
+        reason: 'shutting down',
+        headers: 'Retry-After: 1\r\n'
+      }
+    }
     if (openSockets >= this.limits.maxConnections) {
-      return { status: 503, text: 'Service Unavailable', headers: 'Retry-After: 5\r\n' }
+      return {
+        status: 503,
+        text: 'Service Unavailable',
+        reason: 'maxConnections',
+        headers: 'Retry-After: 5\r\n'
+      }
     }
     if (entry !== null && entry.open >= this.limits.maxConnectionsPerIp) {
-      return { status: 429, text: 'Too Many Requests', headers: 'Retry-After: 5\r\n' }
+      return {
+        status: 429,
+        text: 'Too Many Requests',
+        reason: 'maxConnectionsPerIp',
+        headers: 'Retry-After: 5\r\n'
+      }
     }
     if (this.allowOrigins !== null) {
       const origin = req.headers.origin
       if (origin !== undefined && !this.allowOrigins.has(origin.toLowerCase())) {
-        return { status: 403, text: 'Forbidden' }
+        return { status: 403, text: 'Forbidden', reason: 'origin not allowed' }
       }
     }
-    if (this.tokenDigest !== null && !this.tokenMatches(req, q < 0 ? '' : target.slice(q + 1))) {
-      return { status: 401, text: 'Unauthorized', headers: 'WWW-Authenticate: Bearer\r\n' }
+    if (!this.presentsToken(req)) {
+      return {
+        status: 401,
+        text: 'Unauthorized',
+        reason: 'no valid token',
+        headers: 'WWW-Authenticate: Bearer\r\n'
+      }
     }
     return null
+  }
+
+  /** The request presents the access token (or the server has none): also what GET /metrics needs. */
+  presentsToken(req: IncomingMessage): boolean {
+    if (this.tokenDigest === null) return true
+    const target = req.url ?? '/'
+    const q = target.indexOf('?')
+    return this.tokenMatches(req, q < 0 ? '' : target.slice(q + 1))
   }
 
   /** The per-address counters of a client, or null for an exempt (loopback) one. */
@@ -136,7 +175,10 @@ export class AccessControl {
   notice(url: string | null): string[] {
     const lines: string[] = []
     if (this.token !== null) {
-      const where = url ? `${url}?token=${encodeURIComponent(this.token)}` : '?token='
+      // A token given to the server is not echoed (this output may land in a journal); only one
+      // made up here is shown, since nobody could connect otherwise.
+      const shown = this.tokenGenerated ? encodeURIComponent(this.token) : '<token>'
+      const where = url ? `${url}?token=${shown}` : '?token='
       lines.push(
         this.tokenGenerated
           ? `access token required (bound beyond loopback with neither a token nor a uuid allowlist, so one was made up): ${this.token}`

@@ -6,6 +6,7 @@
 import type { Duplex } from 'node:stream'
 import type { WebSocket } from 'ws'
 import { type Frame, frames } from '../../shared/protocol'
+import type { Logger } from '../log'
 import type { AddressEntry } from './access'
 import { CloseCode, type ServerLimits } from './limits'
 
@@ -48,6 +49,8 @@ export interface TapEvent {
 const TEXT_MESSAGE = { binary: false } as const
 
 export class FrameWriter {
+  /** Error replies sent, by result_cd (for GET /metrics). */
+  readonly refusedByResultCode = new Map<number, number>()
   /** Connections whose sockets are corked until the next tick (see `cork`). */
   private corkedConnections: Connection[] = []
   private readonly uncorkAll = (): void => {
@@ -63,10 +66,18 @@ export class FrameWriter {
     private readonly limits: ServerLimits,
     private readonly tap: ((event: TapEvent) => void) | undefined,
     /** Cuts a connection off (the server's drop): a slow reader. */
-    private readonly drop: (conn: Connection, code: number, reason: string) => void
+    private readonly drop: (conn: Connection, code: number, reason: string) => void,
+    private readonly log: Logger
   ) {}
 
+  /** Counts and logs an error reply (every one goes through here or sendError). */
+  refused(conn: Connection, result_cd: number, operation: string | null, message: string): void {
+    this.refusedByResultCode.set(result_cd, (this.refusedByResultCode.get(result_cd) ?? 0) + 1)
+    this.log.info({ conn: conn.id, uuid: conn.uuid, result_cd, operation, message }, 'refused')
+  }
+
   sendError(conn: Connection, about: Frame | null, result_cd: number, result_msg: string): void {
+    this.refused(conn, result_cd, about?.msgtype === 'data' ? 'data' : (about?.operation ?? null), result_msg)
     this.send(
       conn,
       frames.errorReply({

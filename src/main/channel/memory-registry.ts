@@ -15,6 +15,7 @@ import {
 } from '../../shared/protocol'
 import type { Connection, FrameWriter } from './connection'
 import { FALL_BACK, readDataEnvelope } from './data-envelope'
+import type { Logger } from '../log'
 import type { ServerLimits } from './limits'
 import type { RegistryStats, SessionInfo, SessionRegistry } from './registry'
 import { checkSessionId, newSessionId, newToken, tokenOf } from './session-rules'
@@ -50,9 +51,18 @@ interface AwaySlot {
   heldBytes: number
 }
 
+/** Running totals the registry adds to (read by GET /metrics; see ServerCounters). */
+export interface RegistryCounters {
+  sessionsCreated: number
+  framesRelayed: number
+  bytesRelayed: number
+}
+
 export interface RegistryContext {
   limits: ServerLimits
   writer: FrameWriter
+  log: Logger
+  counters: RegistryCounters
   /** The server's coarse clock (advanced by its sweep): the relay path never reads the system clock. */
   now(): number
 }
@@ -65,10 +75,14 @@ export class MemoryRegistry implements SessionRegistry {
   private readonly sessionsByUuid = new Map<string, Set<Session>>()
   private readonly awaySlots = new Set<AwaySlot>()
   private heldBytes = 0
+  private readonly log: Logger
+  private readonly counters: RegistryCounters
 
   constructor(private readonly ctx: RegistryContext) {
     this.limits = ctx.limits
     this.writer = ctx.writer
+    this.log = ctx.log
+    this.counters = ctx.counters
   }
 
   get sessionCount(): number {
@@ -76,7 +90,14 @@ export class MemoryRegistry implements SessionRegistry {
   }
 
   stats(): RegistryStats {
-    return { sessions: this.sessions.size, awaySlots: this.awaySlots.size, heldBytes: this.heldBytes }
+    let heldFrames = 0
+    for (const slot of this.awaySlots) heldFrames += slot.held.length
+    return {
+      sessions: this.sessions.size,
+      awaySlots: this.awaySlots.size,
+      heldBytes: this.heldBytes,
+      heldFrames
+    }
   }
 
   listSessions(): SessionInfo[] {
@@ -132,6 +153,8 @@ export class MemoryRegistry implements SessionRegistry {
     if (owned) owned.add(session)
     else this.sessionsByUuid.set(uuid, new Set([session]))
     const token = this.seat(session, conn, newToken())
+    this.counters.sessionsCreated++
+    this.log.info({ conn: conn.id, uuid, session: id }, 'session created')
     this.writer.send(conn, {
       ...frames.createReply({ sessionid: id, trxid: req.trxid }),
       [RESUME_TOKEN_KEY]: token
@@ -174,6 +197,7 @@ export class MemoryRegistry implements SessionRegistry {
         `session id "${id}" is taken: its device is connected (a reconnecting device presents its "${RESUME_TOKEN_KEY}")`
       )
     }
+    this.log.info({ conn: conn.id, uuid: conn.uuid, session: id }, 'session resumed by its device')
     this.writer.send(conn, {
       ...frames.createReply({ sessionid: id, trxid: req.trxid }),
       resumed: true,
@@ -204,6 +228,7 @@ export class MemoryRegistry implements SessionRegistry {
       this.takeSlot(slot)
       this.seat(session, conn, slot.token)
       this.deliverHeld(conn, slot) // first, as for create_session
+      this.log.info({ conn: conn.id, uuid: conn.uuid, session: id }, 'session resumed by a member')
       return this.writer.send(conn, resumed(slot.token))
     }
     const twin = presented === undefined ? undefined : this.memberWithToken(session, presented)
@@ -214,6 +239,7 @@ export class MemoryRegistry implements SessionRegistry {
       return this.writer.sendError(conn, req, ResultCode.CONFLICT, `session "${id}" is full`)
     }
     const token = this.seat(session, conn, newToken())
+    this.log.info({ conn: conn.id, uuid: conn.uuid, session: id }, 'session joined')
     this.writer.send(conn, { ...frames.successReply('join_session', req.trxid), [RESUME_TOKEN_KEY]: token })
     this.fanOut(session, conn, JSON.stringify(frames.sessionNotify('join_session', id, session.channeltype)))
   }
@@ -233,7 +259,11 @@ export class MemoryRegistry implements SessionRegistry {
   /** Forwards the received bytes unchanged to every other member, or says why it cannot. */
   relay(conn: Connection, frame: Frame, raw: Buffer): void {
     const session = this.relayTarget(conn, frame.sessionid)
-    if (session !== null) return this.fanOut(session, conn, raw)
+    if (session !== null) {
+      this.counters.framesRelayed++
+      this.counters.bytesRelayed += raw.length
+      return this.fanOut(session, conn, raw)
+    }
     if (conn.uuid === null)
       return this.writer.sendError(conn, frame, ResultCode.UNAUTHORIZED, 'not authenticated: send auth first')
     if (frame.sessionid !== undefined) {
@@ -267,6 +297,8 @@ export class MemoryRegistry implements SessionRegistry {
     if (sessionid === FALL_BACK) return false
     const session = this.relayTarget(conn, sessionid)
     if (session === null) return false
+    this.counters.framesRelayed++
+    this.counters.bytesRelayed += raw.length
     this.fanOut(session, conn, raw)
     return true
   }
@@ -318,6 +350,7 @@ export class MemoryRegistry implements SessionRegistry {
   private endSession(session: Session, by: Connection | null): void {
     if (this.sessions.get(session.id) !== session) return
     this.sessions.delete(session.id)
+    this.log.info({ session: session.id, by: by?.id ?? null }, 'session ended')
     const owned = this.sessionsByUuid.get(session.ownerUuid)
     owned?.delete(session)
     if (owned && owned.size === 0) this.sessionsByUuid.delete(session.ownerUuid)

@@ -24,6 +24,8 @@ export interface RegistryStats {
   awaySlots: number
   /** Bytes held for absent members. */
   heldBytes: number
+  /** Frames held for absent members. */
+  heldFrames: number
 }
 
 export interface SessionRegistry {

@@ -18,7 +18,10 @@ import {
 } from '../../shared/protocol'
 import { AccessControl } from './access'
 import { type Connection, FrameWriter, type TapEvent } from './connection'
+import { type Logger, silentLogger } from '../log'
+import { httpEndpoints } from './http-endpoints'
 import { CloseCode, type ServerLimits, resolveLimits } from './limits'
+import { ChannelMetrics } from './metrics'
 import { memorySocketPair } from './memory-socket'
 import { MemoryRegistry, type RegistryContext } from './memory-registry'
 import type { SessionInfo, SessionRegistry } from './registry'
@@ -74,6 +77,51 @@ export interface ChannelServerOptions {
    * by default, the Redis one to share sessions between processes.
    */
   registry?: (ctx: RegistryContext) => SessionRegistry
+  /**
+   * Structured logs of connections, sessions, refusals and faults (pino). Default: none, so that
+   * the embedded server and the tests stay quiet. Tokens and URL queries are never logged.
+   */
+  logger?: Logger
+  /** Checks `GET /readyz` asks besides shutdown (see `addReadinessCheck`). */
+  readiness?: readonly ReadinessCheck[]
+  /** Where `GET /metrics` reads from; default: the server's own, made at the first scrape. */
+  metrics?: ChannelMetrics
+}
+
+/**
+ * Whether the server can take new sessions, as `GET /readyz` reports it. A store that depends on
+ * something outside the process (Redis) registers one; `check` must be synchronous and cheap
+ * (it runs on every probe): it reads state the store keeps, it does not ask Redis.
+ */
+export interface ReadinessCheck {
+  /** Short name shown in the reason, e.g. "redis". */
+  name: string
+  /** True when ready, or a sentence saying why not (e.g. "unreachable since 12:00:03"). */
+  check: () => true | string
+}
+
+export interface Readiness {
+  ready: boolean
+  /** Why not, one entry per failing check ("shutting down", "redis: …"); empty when ready. */
+  reasons: string[]
+}
+
+/**
+ * Running totals since the server started, for `GET /metrics`: plain integers the server bumps
+ * where things happen (the relay adds to two), read by the metrics at scrape time only.
+ */
+export interface ServerCounters {
+  connectionsAccepted: number
+  sessionsCreated: number
+  framesReceived: number
+  bytesReceived: number
+  /** Data frames relayed to their session, counted once each as received. */
+  framesRelayed: number
+  bytesRelayed: number
+  /** Error replies sent, by result_cd. */
+  refusedByResultCode: ReadonlyMap<number, number>
+  /** Upgrades refused, by HTTP status. */
+  upgradesRefusedByStatus: ReadonlyMap<number, number>
 }
 
 export type { RegistryContext } from './memory-registry'
@@ -89,6 +137,8 @@ export interface ServerStats {
   awaySlots: number
   /** Bytes held for absent members. */
   heldBytes: number
+  /** Frames held for absent members. */
+  heldFrames: number
   /** Bytes written to sockets and not yet taken by the peer. */
   bufferedBytes: number
   /** Client addresses with open sockets or handshakes in the current window. */
@@ -108,6 +158,18 @@ export class ChannelServer {
   private readonly writer: FrameWriter
   private readonly registry: SessionRegistry
   private readonly tls: { cert: string | Buffer; key: string | Buffer } | null
+  private readonly log: Logger
+  private readonly readinessChecks: ReadinessCheck[]
+  private metricsRegistry: ChannelMetrics | null
+  /** Set when close() begins: /readyz answers 503 and new upgrades are refused from then on. */
+  private shuttingDown = false
+  private closing: Promise<void> | null = null
+  // Counters for /metrics (see ServerCounters): plain fields, so the relay pays an increment.
+  private connectionsAccepted = 0
+  private framesReceived = 0
+  private bytesReceived = 0
+  private readonly registryCounters = { sessionsCreated: 0, framesRelayed: 0, bytesRelayed: 0 }
+  private readonly upgradesRefusedByStatus = new Map<number, number>()
   private http: HttpServer | null = null
   /** Reads the upgrade requests of in-process connections (never listens on a port). */
   private inProcessHttp: HttpServer | null = null
@@ -132,6 +194,9 @@ export class ChannelServer {
     this.port = options.port ?? 0
     this.echoKeepalive = options.echoKeepalive ?? true
     this.tap = options.tap
+    this.log = options.logger ?? silentLogger
+    this.readinessChecks = [...(options.readiness ?? [])]
+    this.metricsRegistry = options.metrics ?? null
     this.access = new AccessControl(
       {
         host: this.host,
@@ -144,10 +209,19 @@ export class ChannelServer {
       },
       this.limits
     )
-    this.writer = new FrameWriter(this.limits, this.tap, (conn, code, reason) =>
-      this.drop(conn, code, reason)
+    this.writer = new FrameWriter(
+      this.limits,
+      this.tap,
+      (conn, code, reason) => this.drop(conn, code, reason),
+      this.log
     )
-    const ctx: RegistryContext = { limits: this.limits, writer: this.writer, now: () => this.now }
+    const ctx: RegistryContext = {
+      limits: this.limits,
+      writer: this.writer,
+      log: this.log,
+      counters: this.registryCounters,
+      now: () => this.now
+    }
     this.registry = options.registry ? options.registry(ctx) : new MemoryRegistry(ctx)
     if (options.tls) {
       if (!options.tls.cert || !options.tls.key) throw new Error('TLS needs both a certificate and a key')
@@ -155,6 +229,7 @@ export class ChannelServer {
     } else {
       this.tls = null
     }
+    this.metricsRegistry?.watch(this)
   }
 
   /** Starts listening; resolves with the ws:// (or wss://) URL clients use. */
@@ -169,9 +244,12 @@ export class ChannelServer {
       ...({ closeTimeout: this.limits.closeTimeoutMs } as object),
       handleProtocols: (offered) => pickSubprotocol(offered)
     })
-    const refuse = (_req: IncomingMessage, res: import('node:http').ServerResponse): void => {
-      res.writeHead(426, { 'content-type': 'text/plain' }).end('this is a WebSocket channel server\n')
-    }
+    const refuse = httpEndpoints({
+      readiness: () => this.readiness(),
+      metrics: () => this.metrics,
+      mayReadMetrics: (req) => this.access.presentsToken(req),
+      logger: this.log
+    })
     // A client that trickles its upgrade request is cut off rather than holding a socket.
     const httpOptions = {
       headersTimeout: this.limits.handshakeTimeoutMs,
@@ -225,6 +303,7 @@ export class ChannelServer {
     }
     this.address = http.address() as AddressInfo
     this.now = Date.now()
+    this.log.info({ url: this.url, tls: this.tls !== null }, 'channel server listening')
     this.sweepTimer = setInterval(() => this.sweep(), this.limits.sweepIntervalMs)
     this.sweepTimer.unref?.()
     return this.url
@@ -291,9 +370,67 @@ export class ChannelServer {
     return this.registry.listSessions()
   }
 
+  /** Totals since start (see ServerCounters); a copy, taken at each scrape. */
+  counters(): ServerCounters {
+    return {
+      connectionsAccepted: this.connectionsAccepted,
+      ...this.registryCounters,
+      framesReceived: this.framesReceived,
+      bytesReceived: this.bytesReceived,
+      refusedByResultCode: new Map(this.writer.refusedByResultCode),
+      upgradesRefusedByStatus: new Map(this.upgradesRefusedByStatus)
+    }
+  }
+
+  /** What `GET /readyz` answers: not while shutting down, nor while any check says no. */
+  readiness(): Readiness {
+    const reasons: string[] = []
+    if (this.shuttingDown) reasons.push('shutting down')
+    for (const { name, check } of this.readinessChecks) {
+      let verdict: true | string
+      try {
+        verdict = check()
+      } catch (e) {
+        verdict = e instanceof Error ? e.message : String(e)
+      }
+      if (verdict !== true) reasons.push(`${name}: ${verdict}`)
+    }
+    return { ready: reasons.length === 0, reasons }
+  }
+
+  /** Adds a readiness check (e.g. a Redis store's); returns what removes it again. */
+  addReadinessCheck(check: ReadinessCheck): () => void {
+    this.readinessChecks.push(check)
+    return () => {
+      const i = this.readinessChecks.indexOf(check)
+      if (i >= 0) this.readinessChecks.splice(i, 1)
+    }
+  }
+
+  /** The metrics `GET /metrics` serves (made at first use unless given as an option). */
+  get metrics(): ChannelMetrics {
+    if (this.metricsRegistry === null) {
+      this.metricsRegistry = new ChannelMetrics()
+      this.metricsRegistry.watch(this)
+    }
+    return this.metricsRegistry
+  }
+
   /** Graceful shutdown: members learn that their sessions end, then every socket is closed. */
-  async close(): Promise<void> {
+  close(): Promise<void> {
+    if (!this.http) return Promise.resolve()
+    // A second call (SIGTERM after SIGINT) waits for the same shutdown.
+    this.closing ??= this.shutDown().finally(() => (this.closing = null))
+    return this.closing
+  }
+
+  private async shutDown(): Promise<void> {
     if (!this.http) return
+    this.shuttingDown = true
+    this.log.info(
+      { sessions: this.registry.sessionCount, connections: this.connections.size },
+      'channel server shutting down: ending sessions and closing connections'
+    )
     if (this.sweepTimer) clearInterval(this.sweepTimer)
     this.sweepTimer = null
     await this.registry.shutdown()
@@ -316,6 +453,8 @@ export class ChannelServer {
     this.wss = null
     await new Promise<void>((resolve) => http.close(() => resolve()))
     http.closeAllConnections?.()
+    this.shuttingDown = false
+    this.log.info('channel server stopped')
   }
 
   // ------------------------------------------------------------------------------------------
@@ -327,8 +466,17 @@ export class ChannelServer {
     // closure: a closure here would share this call's scope with the handleUpgrade callback and
     // keep the whole upgrade request alive as long as the socket.
     socket.on('error', destroyOnError)
-    const refusal = this.access.checkUpgrade(req, this.sockets.size)
-    if (refusal !== null) return rejectUpgrade(socket, refusal.status, refusal.text, refusal.headers)
+    const refusal = this.access.checkUpgrade(req, this.sockets.size, this.shuttingDown)
+    if (refusal !== null) {
+      // Counted and logged by path, never by URL (it may carry the token).
+      const { status, reason } = refusal
+      this.upgradesRefusedByStatus.set(status, (this.upgradesRefusedByStatus.get(status) ?? 0) + 1)
+      const target = req.url ?? '/'
+      const q = target.indexOf('?')
+      const path = q < 0 ? target : target.slice(0, q)
+      this.log.info({ status, reason, remote: req.socket.remoteAddress, path }, 'upgrade refused')
+      return rejectUpgrade(socket, status, refusal.text, refusal.headers)
+    }
     // ws puts its own error listener on the socket for the rest of its life: ours would only
     // cost every connection a listener array.
     socket.off('error', destroyOnError)
@@ -357,6 +505,8 @@ export class ChannelServer {
     }
     this.sockets.set(ws, conn)
     this.connections.add(conn)
+    this.connectionsAccepted++
+    this.log.info({ conn: conn.id, remote: req.socket.remoteAddress }, 'connection opened')
     // Never leave a socket without an error listener: an unhandled 'error' kills the process.
     // The listeners are the server's, shared by every socket (see socketListeners).
     ws.on('error', this.listeners.error)
@@ -370,8 +520,8 @@ export class ChannelServer {
     // eslint-disable-next-line @typescript-eslint/no-this-alias -- `this` is the socket inside
     const server = this
     return {
-      error(this: WebSocket) {
-        server.socketError(this)
+      error(this: WebSocket, err: Error) {
+        server.socketError(this, err)
       },
       close(this: WebSocket, code: number) {
         server.socketClose(this, code)
@@ -386,14 +536,17 @@ export class ChannelServer {
    * ws reports protocol violations (bad UTF-8, reserved bits, oversized frames) as errors and
    * closes the socket itself: the peer misbehaved, so its sessions end at once.
    */
-  private socketError(ws: WebSocket): void {
+  private socketError(ws: WebSocket, err: Error): void {
     const conn = this.sockets.get(ws)
-    if (conn !== undefined) this.cleanup(conn, false)
+    if (conn === undefined) return
+    this.log.warn({ conn: conn.id, uuid: conn.uuid, fault: err.message }, 'connection fault: protocol error')
+    this.cleanup(conn, false)
   }
 
   private socketClose(ws: WebSocket, code: number): void {
     const conn = this.sockets.get(ws)
     if (conn === undefined) return
+    this.log.info({ conn: conn.id, uuid: conn.uuid, code }, 'connection closed')
     this.sockets.delete(ws)
     this.access.released(conn.address)
     // 1006: the socket ended without a close frame (cut, crash, network change). Anything
@@ -410,6 +563,8 @@ export class ChannelServer {
     if (conn.closed) return
     conn.lastSeen = this.now
     const buf = data as Buffer
+    this.framesReceived++
+    this.bytesReceived += buf.length
     if ((conn.burstBytes += buf.length) > this.limits.maxReadBurstBytes && !conn.yielding) {
       // Let other connections' frames and the timers run before reading more from this one.
       conn.yielding = true
@@ -423,6 +578,7 @@ export class ChannelServer {
       }
       if (!conn.rateNoticeSent) {
         conn.rateNoticeSent = true
+        this.writer.refused(conn, ResultCode.RATE_LIMITED, null, 'rate limited')
         this.send(
           conn,
           frames.errorReply({
@@ -450,6 +606,7 @@ export class ChannelServer {
     if (!parsed.ok) {
       const { error } = parsed
       if (error.field === undefined) return this.badFrame(conn, error.result_msg)
+      this.writer.refused(conn, error.result_cd, error.partial?.operation ?? null, error.result_msg)
       return this.send(
         conn,
         frames.errorReply({
@@ -525,6 +682,7 @@ export class ChannelServer {
       return this.sendError(conn, req, ResultCode.CONFLICT, `already authenticated as another uuid`)
     }
     conn.uuid = uuid
+    this.log.debug({ conn: conn.id, uuid }, 'authenticated')
     this.send(conn, frames.authReply({ trxid: req.trxid }))
   }
 
@@ -540,6 +698,8 @@ export class ChannelServer {
   }
 
   private drop(conn: Connection, code: number, reason: string): void {
+    const fault = code === CloseCode.SLOW_READER || code === CloseCode.BAD_FRAMES
+    this.log[fault ? 'warn' : 'info']({ conn: conn.id, uuid: conn.uuid, code, reason }, 'connection dropped')
     this.cleanup(conn, false)
     if (conn.ws.readyState === conn.ws.OPEN || conn.ws.readyState === conn.ws.CONNECTING)
       conn.ws.close(code, reason)
@@ -586,7 +746,7 @@ export class ChannelServer {
 }
 
 interface SocketListeners {
-  error: (this: WebSocket) => void
+  error: (this: WebSocket, err: Error) => void
   close: (this: WebSocket, code: number) => void
   message: (this: WebSocket, data: RawData, isBinary: boolean) => void
 }

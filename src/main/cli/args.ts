@@ -1,55 +1,61 @@
-import { DEFAULT_LIMITS, type ServerLimits } from '../channel/limits'
+/**
+ * Command-line parsing for the command-line entries: node:util's parseArgs, strict (an unknown
+ * option, a stray argument or a missing value is an error), with messages a person can act on.
+ */
+import { type ParseArgsConfig, parseArgs } from 'node:util'
 
-/** Tiny `--name value` / `--name=value` / `--flag` parser for the command-line entries. */
-export function parseArgs(argv: readonly string[]): Map<string, string[]> {
-  const out = new Map<string, string[]>()
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!
-    if (!arg.startsWith('--')) continue
-    let name = arg.slice(2)
-    let value = 'true'
-    const eq = name.indexOf('=')
-    if (eq >= 0) {
-      value = name.slice(eq + 1)
-      name = name.slice(0, eq)
-    } else if (i + 1 < argv.length && !argv[i + 1]!.startsWith('--')) {
-      value = argv[++i]!
-    }
-    out.set(name, [...(out.get(name) ?? []), value])
+export type OptionsConfig = NonNullable<ParseArgsConfig['options']>
+
+/** The parsed values of `options`, typed by their declaration. */
+export type Values<O extends OptionsConfig> = ReturnType<
+  typeof parseArgs<{ options: O; strict: true }>
+>['values']
+
+/** Parses `argv` (without node and the script) against `options`; throws an Error saying what to fix. */
+export function parseCommandLine<O extends OptionsConfig>(argv: readonly string[], options: O): Values<O> {
+  try {
+    return parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }).values as Values<O>
+  } catch (e) {
+    throw new Error(friendlyParseError(e))
   }
+}
+
+/** node:util's messages, reworded into one line with a pointer to --help. */
+function friendlyParseError(e: unknown): string {
+  const err = e as { code?: string; message?: string }
+  const message = String(err.message ?? e)
+  const option = /'(--?[^' <]+)/.exec(message)?.[1]
+  switch (err.code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
+      return `unknown option ${option ?? message} (see --help)`
+    case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
+      return `unexpected argument ${/'([^']*)'/.exec(message)?.[1] ?? ''}: options start with -- (see --help)`
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
+      if (/does not take an argument/.test(message)) return `${option} takes no value`
+      return `${option} needs a value`
+    default:
+      return message
+  }
+}
+
+/** The last of a repeated option (or the only one). */
+export function last(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value.at(-1) : value
+}
+
+/** Every value of a repeatable option, commas also separating values. */
+export function list(name: string, values: readonly string[] | undefined): string[] {
+  const out = (values ?? []).flatMap((v) => v.split(',')).map((v) => v.trim())
+  if (out.some((v) => v === '')) throw new Error(`--${name} needs a value`)
   return out
 }
 
-export function lastArg(args: Map<string, string[]>, name: string): string | undefined {
-  return args.get(name)?.at(-1)
-}
-
-/** Reads a port number; exits with a message a person can act on when it is not one. */
-export function portArg(args: Map<string, string[]>, name: string, fallback: number): number {
-  const raw = lastArg(args, name)
+/** Reads a port number; throws with a message a person can act on when it is not one. */
+export function portArg(name: string, raw: string | undefined, fallback: number): number {
   if (raw === undefined) return fallback
   const port = Number(raw)
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+  if (raw.trim() === '' || !Number.isInteger(port) || port < 0 || port > 65535) {
     throw new Error(`--${name} must be a whole number from 0 to 65535 (0 picks a free port), got "${raw}"`)
   }
   return port
-}
-
-/** `--limit name=value` pairs as channel server limit overrides. */
-export function limitOverrides(values: string[]): Partial<ServerLimits> {
-  const out: Partial<ServerLimits> = {}
-  for (const pair of values) {
-    const eq = pair.indexOf('=')
-    const name = eq < 0 ? pair : pair.slice(0, eq)
-    const raw = eq < 0 ? '' : pair.slice(eq + 1).trim()
-    if (!(name in DEFAULT_LIMITS) || raw === '') {
-      throw new Error(`--limit takes name=value with name one of: ${Object.keys(DEFAULT_LIMITS).join(', ')}`)
-    }
-    const value = Number(raw)
-    if (!Number.isFinite(value) || value < 0) {
-      throw new Error(`--limit ${name} must be a non-negative number, got "${raw}"`)
-    }
-    out[name as keyof ServerLimits] = value
-  }
-  return out
 }

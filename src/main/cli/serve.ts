@@ -1,115 +1,60 @@
 /**
- * Headless channel server: `npm run serve -- --host 127.0.0.1 --port 8787 [options]`.
- * Prints `channel server listening on ws://HOST:PORT/channel` first, then who may connect;
- * Ctrl-C stops it cleanly. `--help` lists the options.
+ * Headless channel server: `npm run serve -- --host 127.0.0.1 --port 8787 [options]`, built to
+ * out/cli/serve.js (scripts/build-cli.mjs). Prints `channel server listening on ws://HOST:PORT/channel`
+ * first, then who may connect; JSON logs go to stderr. SIGTERM or SIGINT stops it gracefully:
+ * /readyz turns 503 at once, members are told their sessions end, sockets close, exit 0.
  */
-import { readFileSync } from 'node:fs'
+import pino from 'pino'
 import { ChannelServer } from '../channel/server'
-import { DEFAULT_LIMITS } from '../channel/limits'
-import { lastArg, limitOverrides, parseArgs, portArg } from './args'
+import { type Logger, createLogger, errorText } from '../log'
+import { SERVE_USAGE, parseServeArgs } from './serve-options'
 
-export const DEFAULT_SERVE_PORT = 8787
-/** Read when --token is not given, so that the token need not appear in the process list. */
-export const TOKEN_ENV = 'GENIE_BRIDGE_TOKEN'
-
-const USAGE = `usage: npm run serve -- [options]
-  --host ADDRESS         interface to bind (default 127.0.0.1; beyond loopback a token or
-                         --allow-uuid is required, and one is made up and printed if neither is given)
-  --port N               port (default ${DEFAULT_SERVE_PORT}; 0 picks a free one)
-  --token TOKEN          access token clients present at upgrade: ?token=TOKEN in the URL or
-                         Authorization: Bearer TOKEN (also read from $${TOKEN_ENV})
-  --allow-origin ORIGIN  only pages from this origin may connect (repeatable or comma-separated;
-                         default: any origin)
-  --allow-uuid UUID      only this uuid may authenticate (repeatable or comma-separated)
-  --tls-cert FILE        serve wss:// with this PEM certificate (chain); needs --tls-key
-  --tls-key FILE         the PEM private key of --tls-cert
-  --path PATH            only this path accepts connections, e.g. /channel (repeatable or
-                         comma-separated; default: any path, as KT's examples use several)
-  --open-access          beyond loopback, accept anyone without a token or uuid allowlist
-  --limit-loopback       apply the per-address caps to loopback clients too
-  --limit NAME=VALUE     override a limit (repeatable): ${Object.keys(DEFAULT_LIMITS).join(', ')}`
-
-const KNOWN = new Set([
-  'help',
-  'host',
-  'port',
-  'limit',
-  'token',
-  'allow-origin',
-  'allow-uuid',
-  'tls-cert',
-  'tls-key',
-  'open-access',
-  'limit-loopback',
-  'path'
-])
-
-/** Every value of a repeatable option, commas also separating values. */
-function listArg(args: Map<string, string[]>, name: string): string[] {
-  const values = (args.get(name) ?? []).flatMap((v) => v.split(',')).map((v) => v.trim())
-  if (values.some((v) => v === '' || v === 'true')) throw new Error(`--${name} needs a value`)
-  return values
-}
-
-function flagArg(args: Map<string, string[]>, name: string): boolean {
-  const v = lastArg(args, name)
-  if (v === undefined) return false
-  if (v !== 'true') throw new Error(`--${name} takes no value, got "${v}"`)
-  return true
-}
-
-function readPem(args: Map<string, string[]>, name: string): Buffer | undefined {
-  const file = lastArg(args, name)
-  if (file === undefined) return undefined
-  if (file === 'true') throw new Error(`--${name} needs a file name`)
-  try {
-    return readFileSync(file)
-  } catch (e) {
-    throw new Error(`cannot read --${name} ${file}: ${e instanceof Error ? e.message : String(e)}`)
-  }
-}
+/** Past the server's own close timeout, a shutdown that still hangs ends the process anyway. */
+export const SHUTDOWN_GRACE_MS = 5_000
 
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2))
-  if (args.has('help')) {
-    console.log(USAGE)
+  const config = parseServeArgs(process.argv.slice(2), process.env)
+  if (config.help) {
+    console.log(SERVE_USAGE)
     return
   }
-  const unknown = [...args.keys()].filter((name) => !KNOWN.has(name))
-  if (unknown.length) throw new Error(`unknown option --${unknown[0]} (see --help)`)
-  const token = lastArg(args, 'token') ?? process.env[TOKEN_ENV] ?? null
-  if (token === 'true') throw new Error('--token needs a value')
-  const cert = readPem(args, 'tls-cert')
-  const key = readPem(args, 'tls-key')
-  if ((cert === undefined) !== (key === undefined)) {
-    throw new Error('TLS needs both --tls-cert and --tls-key')
-  }
-  const server = new ChannelServer({
-    host: lastArg(args, 'host') ?? '127.0.0.1',
-    port: portArg(args, 'port', DEFAULT_SERVE_PORT),
-    limits: limitOverrides(args.get('limit') ?? []),
-    token: token === '' ? null : token,
-    allowOrigins: listArg(args, 'allow-origin'),
-    allowUuids: listArg(args, 'allow-uuid'),
-    paths: listArg(args, 'path'),
-    openAccess: flagArg(args, 'open-access'),
-    limitLoopback: flagArg(args, 'limit-loopback'),
-    ...(cert && key ? { tls: { cert, key } } : {})
+  const log = createLogger({
+    level: config.logLevel,
+    destination: pino.destination({ dest: 2, sync: false }),
+    base: { component: 'channel-server' }
   })
+  const server = new ChannelServer({ ...config.server, logger: log })
   const url = await server.listen()
   console.log(`channel server listening on ${url}`)
   for (const line of server.accessNotice()) console.log(line)
+  handleSignals(server, log)
+}
+
+function handleSignals(server: ChannelServer, log: Logger): void {
   let stopping = false
-  const stop = (): void => {
+  const stop = (signal: NodeJS.Signals): void => {
+    // A terminal's Ctrl-C reaches npm and the server both, and npm passes it on: once is enough.
     if (stopping) return
     stopping = true
-    void server.close().then(() => process.exit(0))
+    log.info({ signal }, 'stopping')
+    const deadline = setTimeout(() => {
+      log.error('shutdown did not finish in time; exiting')
+      log.flush(() => process.exit(1))
+    }, server.limits.closeTimeoutMs + SHUTDOWN_GRACE_MS)
+    deadline.unref()
+    server.close().then(
+      () => log.flush(() => process.exit(0)),
+      (e: unknown) => {
+        log.error({ fault: errorText(e) }, 'shutdown failed')
+        log.flush(() => process.exit(1))
+      }
+    )
   }
   process.on('SIGINT', stop)
   process.on('SIGTERM', stop)
 }
 
 main().catch((e: unknown) => {
-  console.error(`channel server could not start: ${e instanceof Error ? e.message : String(e)}`)
+  console.error(`channel server could not start: ${errorText(e)}`)
   process.exit(1)
 })

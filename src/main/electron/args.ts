@@ -7,40 +7,49 @@
  *   --server URL     use this channel server instead of starting the embedded one
  *   --route ROUTE    open the window on this view (e.g. /device, /console)
  *   --strict-kt      the speaker behaves as a real GiGA Genie (see Settings.strictKt)
+ *   --log-level L    how much the main-process log (<userData>/logs/main.log) records
  */
+import { parseArgs } from 'node:util'
+import { LOG_LEVELS, type LogLevel, isLogLevel } from '../log'
+
 export interface MainArgs {
   kiosk: boolean
   strictKt: boolean
   serverUrl?: string
   route?: string
+  logLevel?: LogLevel
 }
 
 /** A view path of the renderer's hash router: a slash and a lower-case name, nothing that could escape the hash. */
 const ROUTE = /^\/([a-z][a-z0-9-]*)?$/
 
-/** Reads `--name value` or `--name=value` (the last one wins); a value never starts with a dash. */
-function valueOf(argv: readonly string[], name: string): string | undefined {
-  let found: string | undefined
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!
-    if (arg === `--${name}`) {
-      const next = argv[i + 1]
-      if (next === undefined || next.startsWith('-')) throw new Error(`--${name} needs a value`)
-      found = next
-      i++
-    } else if (arg.startsWith(`--${name}=`)) {
-      found = arg.slice(name.length + 3)
-    }
-  }
+/**
+ * node:util's parseArgs, not strict: Electron's and Chromium's switches pass through as unknown
+ * options. Values are kept as lists so that the last one wins and a missing one can be told.
+ */
+const OPTIONS = {
+  kiosk: { type: 'boolean' },
+  'strict-kt': { type: 'boolean' },
+  server: { type: 'string', multiple: true },
+  route: { type: 'string', multiple: true },
+  'log-level': { type: 'string', multiple: true }
+} as const
+
+/** The last value of a switch; a value never starts with a dash (that is the next switch). */
+function valueOf(values: readonly (string | boolean)[] | undefined, name: string): string | undefined {
+  const found = values?.at(-1)
+  if (found === undefined) return undefined
+  // Not strict, parseArgs stores a switch with no value as `true` and takes a following switch as one.
+  if (typeof found !== 'string' || found.startsWith('-')) throw new Error(`--${name} needs a value`)
   return found
 }
 
 /** Throws with a message a person can act on when a switch has a value the app cannot use. */
 export function parseMainArgs(argv: readonly string[]): MainArgs {
-  const end = argv.indexOf('--')
-  const args = end === -1 ? argv : argv.slice(0, end)
-  const out: MainArgs = { kiosk: args.includes('--kiosk'), strictKt: args.includes('--strict-kt') }
-  const server = valueOf(args, 'server')
+  // Everything after `--` is positional to parseArgs, as it should be.
+  const { values } = parseArgs({ args: [...argv], options: OPTIONS, strict: false, allowPositionals: true })
+  const out: MainArgs = { kiosk: values['kiosk'] === true, strictKt: values['strict-kt'] === true }
+  const server = valueOf(values['server'] as (string | boolean)[] | undefined, 'server')
   if (server !== undefined) {
     let ok = false
     try {
@@ -52,11 +61,17 @@ export function parseMainArgs(argv: readonly string[]): MainArgs {
     if (!ok) throw new Error(`--server must be a ws:// or wss:// URL, got "${server}"`)
     out.serverUrl = server
   }
-  const route = valueOf(args, 'route')
+  const route = valueOf(values['route'] as (string | boolean)[] | undefined, 'route')
   if (route !== undefined) {
     if (!ROUTE.test(route))
       throw new Error(`--route must be a view such as /device or /console, got "${route}"`)
     out.route = route
+  }
+  const logLevel = valueOf(values['log-level'] as (string | boolean)[] | undefined, 'log-level')
+  if (logLevel !== undefined) {
+    if (!isLogLevel(logLevel))
+      throw new Error(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`)
+    out.logLevel = logLevel
   }
   return out
 }

@@ -19,7 +19,13 @@
  *   lost then, and the clients' own delivery numbering (delivery.ts) reports the gap.
  */
 import { randomBytes } from 'node:crypto'
-import { type DataFrame, RESUME_TOKEN_KEY, type RequestFrame, ResultCode, frames } from '../../../shared/protocol'
+import {
+  type DataFrame,
+  RESUME_TOKEN_KEY,
+  type RequestFrame,
+  ResultCode,
+  frames
+} from '../../../shared/protocol'
 import type { Logger } from '../../log'
 import type { Connection, FrameWriter } from '../connection'
 import { FALL_BACK, readDataEnvelope } from '../data-envelope'
@@ -94,7 +100,13 @@ export class RedisRegistry implements SessionRegistry {
   /** A membership step under way per connection: its later frames wait for it, in order. */
   private readonly pending = new Map<Connection, Promise<void>>()
   /** Places of closed connections Redis could not be told about yet: retried each sweep. */
-  private readonly unreleased: { sid: string; token: string; conn: number; lost: boolean; deadline: number }[] = []
+  private readonly unreleased: {
+    sid: string
+    token: string
+    conn: number
+    lost: boolean
+    deadline: number
+  }[] = []
   private epoch: string | null = null
   private lastId = '$'
   private reading = false
@@ -106,10 +118,7 @@ export class RedisRegistry implements SessionRegistry {
   private timers: ReturnType<typeof setInterval>[] = []
   private readonly url: string
 
-  constructor(
-    ctx: RegistryContext,
-    options: RedisRegistryOptions
-  ) {
+  constructor(ctx: RegistryContext, options: RedisRegistryOptions) {
     this.limits = ctx.limits
     this.writer = ctx.writer
     this.own = { ...REDIS_REGISTRY_DEFAULTS, ...definedOnly(options) }
@@ -168,7 +177,7 @@ export class RedisRegistry implements SessionRegistry {
   }
 
   stats(): RegistryStats {
-    return { sessions: this.sessionCount, awaySlots: 0, heldBytes: 0 }
+    return { sessions: this.sessionCount, awaySlots: 0, heldBytes: 0, heldFrames: 0 }
   }
 
   listSessions(): SessionInfo[] {
@@ -215,8 +224,14 @@ export class RedisRegistry implements SessionRegistry {
       ])
       const [status, tok, ch, owner] = r
       if (status === 'limit')
-        return this.refuse(conn, req, ResultCode.CONFLICT, `session limit reached (${this.limits.maxSessionsPerUuid} per uuid)`)
-      if (status === 'taken') return this.refuse(conn, req, ResultCode.CONFLICT, `session id "${sid}" is taken`)
+        return this.refuse(
+          conn,
+          req,
+          ResultCode.CONFLICT,
+          `session limit reached (${this.limits.maxSessionsPerUuid} per uuid)`
+        )
+      if (status === 'taken')
+        return this.refuse(conn, req, ResultCode.CONFLICT, `session id "${sid}" is taken`)
       if (status === 'live') {
         return this.refuse(
           conn,
@@ -252,7 +267,8 @@ export class RedisRegistry implements SessionRegistry {
         String(this.own.sessionTtlMs)
       ])
       const [status, tok, ch, owner] = r
-      if (status === 'notfound') return this.refuse(conn, req, ResultCode.NOT_FOUND, `session "${sid}" not found`)
+      if (status === 'notfound')
+        return this.refuse(conn, req, ResultCode.NOT_FOUND, `session "${sid}" not found`)
       if (status === 'full') return this.refuse(conn, req, ResultCode.CONFLICT, `session "${sid}" is full`)
       const role = this.places.get(conn)?.get(sid)?.role ?? 'w'
       this.remember(conn, sid, { token: tok, role, channeltype: ch, owner })
@@ -272,7 +288,8 @@ export class RedisRegistry implements SessionRegistry {
     if (!sid) return this.writer.sendError(conn, req, ResultCode.BAD_REQUEST, 'missing field "sessionid"')
     this.step(conn, req, async () => {
       const [status] = await this.run('DESTROY', [sid, this.node, String(conn.id)])
-      if (status === 'notfound') return this.refuse(conn, req, ResultCode.NOT_FOUND, `session "${sid}" not found`)
+      if (status === 'notfound')
+        return this.refuse(conn, req, ResultCode.NOT_FOUND, `session "${sid}" not found`)
       if (status === 'forbidden')
         return this.refuse(conn, req, ResultCode.FORBIDDEN, `not a member of session "${sid}"`)
       this.places.get(conn)?.delete(sid)
@@ -359,11 +376,17 @@ export class RedisRegistry implements SessionRegistry {
     this.pending.set(conn, done)
   }
 
-  private relayTo(conn: Connection, sessionid: string | undefined, raw: Buffer, frame: DataFrame | null): void {
+  private relayTo(
+    conn: Connection,
+    sessionid: string | undefined,
+    raw: Buffer,
+    frame: DataFrame | null
+  ): void {
     const go = (): void => {
       const places = this.places.get(conn)
       const sid = sessionid ?? (places?.size === 1 ? (places.keys().next().value as string) : undefined)
-      if (sid === undefined || !places?.has(sid)) return this.refuseData(conn, sessionid, frame, places?.size ?? 0)
+      if (sid === undefined || !places?.has(sid))
+        return this.refuseData(conn, sessionid, frame, places?.size ?? 0)
       const text = raw.toString('utf8')
       void this.run('RELAY', [
         sid,
@@ -377,7 +400,12 @@ export class RedisRegistry implements SessionRegistry {
         ([status]) => {
           if (status === 'notmember') {
             places.delete(sid)
-            this.writer.sendError(conn, frame, ResultCode.FORBIDDEN, `not a member of session "${sid}"; nothing was forwarded`)
+            this.writer.sendError(
+              conn,
+              frame,
+              ResultCode.FORBIDDEN,
+              `not a member of session "${sid}"; nothing was forwarded`
+            )
           }
         },
         (e: unknown) => {
@@ -406,9 +434,18 @@ export class RedisRegistry implements SessionRegistry {
     frame: DataFrame | null,
     memberships: number
   ): void {
-    const about = frame ?? { msgtype: 'data' as const, data: null, ...(sessionid !== undefined ? { sessionid } : {}) }
+    const about = frame ?? {
+      msgtype: 'data' as const,
+      data: null,
+      ...(sessionid !== undefined ? { sessionid } : {})
+    }
     if (sessionid !== undefined) {
-      return this.writer.sendError(conn, about, ResultCode.FORBIDDEN, `not a member of session "${sessionid}"; nothing was forwarded`)
+      return this.writer.sendError(
+        conn,
+        about,
+        ResultCode.FORBIDDEN,
+        `not a member of session "${sessionid}"; nothing was forwarded`
+      )
     }
     this.writer.sendError(
       conn,
@@ -442,7 +479,14 @@ export class RedisRegistry implements SessionRegistry {
     try {
       while (this.unreleased.length > 0) {
         const u = this.unreleased[0]!
-        await this.run('LEAVE', [u.sid, u.token, this.node, String(u.conn), u.lost ? '1' : '0', String(u.deadline)])
+        await this.run('LEAVE', [
+          u.sid,
+          u.token,
+          this.node,
+          String(u.conn),
+          u.lost ? '1' : '0',
+          String(u.deadline)
+        ])
         this.unreleased.shift()
       }
     } catch (e) {
@@ -455,18 +499,34 @@ export class RedisRegistry implements SessionRegistry {
   private async sweepStore(now: number): Promise<void> {
     const p = this.prefix
     const dead = (await this.client.sendCommand([
-      'ZRANGEBYSCORE', `${p}nodes`, '-inf', String(now - this.own.nodeTimeoutMs), 'LIMIT', '0', String(this.own.sweepBatch)
+      'ZRANGEBYSCORE',
+      `${p}nodes`,
+      '-inf',
+      String(now - this.own.nodeTimeoutMs),
+      'LIMIT',
+      '0',
+      String(this.own.sweepBatch)
     ])) as string[]
     for (const node of dead) await this.run('REAP', [node, String(this.limits.reconnectGraceMs)])
     const due = (await this.client.sendCommand([
-      'ZRANGEBYSCORE', `${p}away`, '-inf', String(now), 'LIMIT', '0', String(this.own.sweepBatch)
+      'ZRANGEBYSCORE',
+      `${p}away`,
+      '-inf',
+      String(now),
+      'LIMIT',
+      '0',
+      String(this.own.sweepBatch)
     ])) as string[]
     for (const m of due) await this.run('EXPIRE', [m])
     if (now - this.lastRefresh >= this.own.refreshIntervalMs) {
       this.lastRefresh = now
       const ids = new Set<string>()
       for (const places of this.places.values()) for (const id of places.keys()) ids.add(id)
-      await Promise.all([...ids].map((id) => this.client.sendCommand(['PEXPIRE', `${p}s:${id}`, String(this.own.sessionTtlMs)])))
+      await Promise.all(
+        [...ids].map((id) =>
+          this.client.sendCommand(['PEXPIRE', `${p}s:${id}`, String(this.own.sessionTtlMs)])
+        )
+      )
     }
   }
 
@@ -502,7 +562,14 @@ export class RedisRegistry implements SessionRegistry {
     for (const [conn, places] of this.places) {
       for (const [sid, pl] of [...places]) {
         const restored = await this.run('RESTORE', [
-          sid, pl.token, pl.role, conn.uuid ?? '', pl.owner, pl.channeltype, this.node, String(conn.id),
+          sid,
+          pl.token,
+          pl.role,
+          conn.uuid ?? '',
+          pl.owner,
+          pl.channeltype,
+          this.node,
+          String(conn.id),
           String(this.own.sessionTtlMs)
         ])
         if (restored[0] !== 'gone') {
@@ -527,7 +594,14 @@ export class RedisRegistry implements SessionRegistry {
       try {
         // Blocks at most a second, well within the client's command timeout.
         reply = await this.reader.sendCommand([
-          'XREAD', 'COUNT', String(this.own.inboxReadCount), 'BLOCK', '1000', 'STREAMS', key, this.lastId
+          'XREAD',
+          'COUNT',
+          String(this.own.inboxReadCount),
+          'BLOCK',
+          '1000',
+          'STREAMS',
+          key,
+          this.lastId
         ])
       } catch (e) {
         if (this.stopped) break
@@ -564,7 +638,11 @@ export class RedisRegistry implements SessionRegistry {
     const tok = f['t']
     if (sid !== undefined && tok !== undefined) {
       void this.run('HOLD', [
-        sid, tok, frame, String(this.limits.graceBufferFrames), String(this.limits.graceBufferBytes),
+        sid,
+        tok,
+        frame,
+        String(this.limits.graceBufferFrames),
+        String(this.limits.graceBufferBytes),
         String(this.limits.graceBufferTotalBytes)
       ]).catch((e: unknown) => this.fault('hold', e))
     }
@@ -573,7 +651,11 @@ export class RedisRegistry implements SessionRegistry {
   /** A subscriber can go deaf while its connection looks fine: it must read its own probe back. */
   private probe(): void {
     const now = Date.now()
-    if (this.probeSentAt > this.probeSeenAt && now - this.probeSentAt > this.own.probeTimeoutMs && this.deafSince === null) {
+    if (
+      this.probeSentAt > this.probeSeenAt &&
+      now - this.probeSentAt > this.own.probeTimeoutMs &&
+      this.deafSince === null
+    ) {
       this.deafSince = now
       this.metrics?.countError('subscriber')
       this.log?.warn({ node: this.node }, 'inbox reader is deaf: replacing it')
@@ -586,7 +668,16 @@ export class RedisRegistry implements SessionRegistry {
     if (!this.client.isReady) return
     this.probeSentAt = this.probeSentAt > this.probeSeenAt ? this.probeSentAt : now
     void this.client
-      .sendCommand(['XADD', `${this.prefix}in:${this.node}`, 'MAXLEN', '~', String(this.own.inboxMaxEntries), '*', 'probe', String(now)])
+      .sendCommand([
+        'XADD',
+        `${this.prefix}in:${this.node}`,
+        'MAXLEN',
+        '~',
+        String(this.own.inboxMaxEntries),
+        '*',
+        'probe',
+        String(now)
+      ])
       .catch(() => undefined)
   }
 

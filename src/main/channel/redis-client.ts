@@ -1,0 +1,116 @@
+/**
+ * The node-redis client as the channel server uses it against Redis: fail fast rather than queue,
+ * bounded waits, and reconnection that never gives up.
+ *
+ * - No offline queue: a command sent while the connection is down is rejected at once instead of
+ *   waiting to be sent after a reconnect, where it could run late, out of order, or twice.
+ * - Connect and command timeouts: nothing waits on Redis longer than a bounded time, so a caller
+ *   can answer its client (503) rather than hang.
+ * - Reconnection with capped exponential backoff and jitter, forever: when Redis comes back, the
+ *   server does too, and processes restarted together do not reconnect in lockstep.
+ * - A PING every pingIntervalMs: a connection that went silent is noticed and replaced.
+ * - An 'error' listener always: node-redis emits one for every failed connection attempt, and an
+ *   unhandled 'error' would end the process.
+ *
+ * Knows nothing of sessions: the store that uses it lives elsewhere.
+ */
+import { type RedisClientOptions, type RedisClientType, createClient } from 'redis'
+import type { Logger } from '../log'
+import type { RedisMetrics } from './metrics'
+import type { ReadinessCheck } from './server'
+
+export const REDIS_CLIENT_DEFAULTS = {
+  /** A TCP connect (and handshake) that takes longer is abandoned and retried. */
+  connectTimeoutMs: 2_000,
+  /** A command without an answer by then is rejected (the store reports it; readiness follows). */
+  commandTimeoutMs: 2_000,
+  /** First reconnection delay; doubles per failed attempt up to reconnectMaxDelayMs. */
+  reconnectMinDelayMs: 50,
+  reconnectMaxDelayMs: 2_000,
+  /** Keeps an idle connection known to be alive. */
+  pingIntervalMs: 1_000
+} as const
+
+export type RedisClientLimits = { -readonly [K in keyof typeof REDIS_CLIENT_DEFAULTS]: number }
+
+export interface RedisClientSettings extends Partial<RedisClientLimits> {
+  /** `redis://[[user]:password@]host[:port][/db]` (or `rediss://` for TLS). */
+  url: string
+  /** CLIENT SETNAME, e.g. "genie-bridge:pub:<pid>", to tell connections apart in CLIENT LIST. */
+  name?: string
+  /** Connection faults are logged here (warn) and counted in `metrics` as kind "connection". */
+  logger?: Logger
+  metrics?: RedisMetrics
+}
+
+export type RedisClient = RedisClientType
+
+/** The delay before reconnection attempt `retries` (0-based): capped doubling, with ±25 % jitter. */
+export function reconnectDelay(
+  retries: number,
+  limits: Pick<RedisClientLimits, 'reconnectMinDelayMs' | 'reconnectMaxDelayMs'>
+): number {
+  const base = Math.min(limits.reconnectMaxDelayMs, limits.reconnectMinDelayMs * 2 ** Math.min(retries, 20))
+  return Math.round(base * (0.75 + Math.random() * 0.5))
+}
+
+/**
+ * A client configured as above; not connected yet (call `connect()`, which rejects after
+ * connectTimeoutMs if Redis is not there, and keeps reconnecting in the background).
+ */
+export function createRedisClient(settings: RedisClientSettings): RedisClient {
+  const limits: RedisClientLimits = { ...REDIS_CLIENT_DEFAULTS, ...definedOnly(settings) }
+  const options: RedisClientOptions = {
+    url: settings.url,
+    ...(settings.name ? { name: settings.name } : {}),
+    disableOfflineQueue: true,
+    pingInterval: limits.pingIntervalMs,
+    commandOptions: { timeout: limits.commandTimeoutMs },
+    socket: {
+      connectTimeout: limits.connectTimeoutMs,
+      reconnectStrategy: (retries) => reconnectDelay(retries, limits)
+    }
+  }
+  const client = createClient(options) as RedisClient
+  // Passwords live in the URL: only host and port may be logged.
+  const where = redisAddress(settings.url)
+  let down = false
+  client.on('error', (e: unknown) => {
+    settings.metrics?.countError('connection')
+    if (!down)
+      settings.logger?.warn(
+        { redis: where, fault: e instanceof Error ? e.message : String(e) },
+        'redis connection fault'
+      )
+    down = true
+  })
+  client.on('ready', () => {
+    if (down) settings.logger?.info({ redis: where }, 'redis connection restored')
+    down = false
+  })
+  return client
+}
+
+/** A readiness check that is false while `client` has no usable connection. */
+export function redisReadiness(client: RedisClient, name = 'redis'): ReadinessCheck {
+  return { name, check: () => client.isReady || 'no connection to Redis' }
+}
+
+/** `host:port` of a Redis URL, without credentials or database. */
+export function redisAddress(url: string): string {
+  try {
+    const u = new URL(url)
+    return `${u.hostname}:${u.port || '6379'}`
+  } catch {
+    return 'an invalid Redis URL'
+  }
+}
+
+function definedOnly(settings: RedisClientSettings): Partial<RedisClientLimits> {
+  const out: Partial<RedisClientLimits> = {}
+  for (const key of Object.keys(REDIS_CLIENT_DEFAULTS) as (keyof RedisClientLimits)[]) {
+    const value = settings[key]
+    if (value !== undefined) out[key] = value
+  }
+  return out
+}

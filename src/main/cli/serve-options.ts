@@ -1,0 +1,129 @@
+/**
+ * The headless server's command line (`npm run serve -- …`), read into the channel server's
+ * options. Kept apart from the entry so that it can be tested without starting a process.
+ */
+import { readFileSync } from 'node:fs'
+import type { ChannelServerOptions } from '../channel/server'
+import { DEFAULT_LIMITS, type ServerLimits } from '../channel/limits'
+import { LOG_LEVELS, type LogLevel, isLogLevel } from '../log'
+import { last, list, parseCommandLine, portArg } from './args'
+
+export const DEFAULT_SERVE_PORT = 8787
+/** Read when --token is not given, so that the token need not appear in the process list. */
+export const TOKEN_ENV = 'GENIE_BRIDGE_TOKEN'
+/** Read when --log-level is not given. */
+export const LOG_LEVEL_ENV = 'GENIE_BRIDGE_LOG_LEVEL'
+export const DEFAULT_LOG_LEVEL: LogLevel = 'info'
+/** Read when --redis is not given. */
+export const REDIS_ENV = 'GENIE_BRIDGE_REDIS'
+
+export const SERVE_OPTIONS = {
+  help: { type: 'boolean', short: 'h' },
+  host: { type: 'string', multiple: true },
+  port: { type: 'string', multiple: true },
+  token: { type: 'string', multiple: true },
+  'allow-origin': { type: 'string', multiple: true },
+  'allow-uuid': { type: 'string', multiple: true },
+  'tls-cert': { type: 'string', multiple: true },
+  'tls-key': { type: 'string', multiple: true },
+  'open-access': { type: 'boolean' },
+  'limit-loopback': { type: 'boolean' },
+  limit: { type: 'string', multiple: true },
+  path: { type: 'string', multiple: true },
+  redis: { type: 'string', multiple: true },
+  'log-level': { type: 'string', multiple: true }
+} as const
+
+export const SERVE_USAGE = `usage: npm run serve -- [options]
+  --host ADDRESS         interface to bind (default 127.0.0.1; beyond loopback a token or
+                         --allow-uuid is required, and one is made up and printed if neither is given)
+  --port N               port (default ${DEFAULT_SERVE_PORT}; 0 picks a free one)
+  --token TOKEN          access token clients present at upgrade: ?token=TOKEN in the URL or
+                         Authorization: Bearer TOKEN (also read from $${TOKEN_ENV}); GET /metrics needs it too
+  --allow-origin ORIGIN  only pages from this origin may connect (repeatable or comma-separated;
+                         default: any origin)
+  --allow-uuid UUID      only this uuid may authenticate (repeatable or comma-separated)
+  --tls-cert FILE        serve wss:// with this PEM certificate (chain); needs --tls-key
+  --tls-key FILE         the PEM private key of --tls-cert
+  --open-access          beyond loopback, accept anyone without a token or uuid allowlist
+  --limit-loopback       apply the per-address caps to loopback clients too
+  --limit NAME=VALUE     override a limit (repeatable): ${Object.keys(DEFAULT_LIMITS).join(', ')}
+  --path PATH            only this path accepts connections, e.g. /channel (repeatable or
+                         comma-separated; default: any path, as KT's examples use several)
+  --redis URL            share sessions with the other processes on this Redis (redis://HOST:PORT;
+                         also read from $${REDIS_ENV}); without it sessions live in this process
+  --log-level LEVEL      JSON log lines on stderr from this level up: ${LOG_LEVELS.join(', ')}
+                         (default ${DEFAULT_LOG_LEVEL}; also read from $${LOG_LEVEL_ENV})
+  -h, --help             this text
+
+On the same port: GET /healthz (the process is up), GET /readyz (it takes new sessions; 503 while
+shutting down), GET /metrics (Prometheus text format). SIGTERM or SIGINT: members are told their
+sessions end, connections close, the process exits 0.`
+
+export interface ServeConfig {
+  help: boolean
+  server: ChannelServerOptions
+  logLevel: LogLevel
+  /** Sessions on this Redis (shared with other processes), or null: in this process. */
+  redisUrl: string | null
+}
+
+export function parseServeArgs(argv: readonly string[], env: NodeJS.ProcessEnv = {}): ServeConfig {
+  const v = parseCommandLine(argv, SERVE_OPTIONS)
+  const logLevel = last(v['log-level']) ?? env[LOG_LEVEL_ENV] ?? DEFAULT_LOG_LEVEL
+  if (!isLogLevel(logLevel))
+    throw new Error(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`)
+  if (v.help) return { help: true, server: {}, logLevel, redisUrl: null }
+  const redisUrl = last(v.redis) ?? env[REDIS_ENV] ?? null
+  if (redisUrl !== null && !/^rediss?:\/\/[^/]/.test(redisUrl))
+    throw new Error(`--redis must be a redis:// or rediss:// URL, got "${redisUrl}"`)
+  const token = last(v.token) ?? env[TOKEN_ENV] ?? null
+  const cert = readPem('tls-cert', last(v['tls-cert']))
+  const key = readPem('tls-key', last(v['tls-key']))
+  if ((cert === undefined) !== (key === undefined)) throw new Error('TLS needs both --tls-cert and --tls-key')
+  return {
+    help: false,
+    logLevel,
+    redisUrl,
+    server: {
+      host: last(v.host) ?? '127.0.0.1',
+      port: portArg('port', last(v.port), DEFAULT_SERVE_PORT),
+      limits: limitOverrides(v.limit ?? []),
+      token: token === '' ? null : token,
+      allowOrigins: list('allow-origin', v['allow-origin']),
+      allowUuids: list('allow-uuid', v['allow-uuid']),
+      paths: list('path', v.path),
+      openAccess: v['open-access'] ?? false,
+      limitLoopback: v['limit-loopback'] ?? false,
+      ...(cert && key ? { tls: { cert, key } } : {})
+    }
+  }
+}
+
+/** `--limit name=value` pairs as channel server limit overrides. */
+export function limitOverrides(values: readonly string[]): Partial<ServerLimits> {
+  const out: Partial<ServerLimits> = {}
+  for (const pair of values) {
+    const eq = pair.indexOf('=')
+    const name = eq < 0 ? pair : pair.slice(0, eq)
+    const raw = eq < 0 ? '' : pair.slice(eq + 1).trim()
+    if (!(name in DEFAULT_LIMITS) || raw === '') {
+      throw new Error(`--limit takes name=value with name one of: ${Object.keys(DEFAULT_LIMITS).join(', ')}`)
+    }
+    const value = Number(raw)
+    if (!Number.isFinite(value) || value < 0) {
+      throw new Error(`--limit ${name} must be a non-negative number, got "${raw}"`)
+    }
+    out[name as keyof ServerLimits] = value
+  }
+  return out
+}
+
+function readPem(name: string, file: string | undefined): Buffer | undefined {
+  if (file === undefined) return undefined
+  try {
+    return readFileSync(file)
+  } catch (e) {
+    throw new Error(`cannot read --${name} ${file}: ${e instanceof Error ? e.message : String(e)}`)
+  }
+}

@@ -1,0 +1,111 @@
+// The headless server's command line, read with node:util's parseArgs into the server's options.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, describe, expect, it } from 'vitest'
+import { DEFAULT_SERVE_PORT, parseServeArgs } from '../../src/main/cli/serve-options'
+
+const dir = mkdtempSync(join(tmpdir(), 'genie-serve-options-'))
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+describe('parseServeArgs', () => {
+  it('has loopback, the default port, info logs and no access rules by default', () => {
+    expect(parseServeArgs([])).toEqual({
+      help: false,
+      logLevel: 'info',
+      redisUrl: null,
+      server: {
+        host: '127.0.0.1',
+        port: DEFAULT_SERVE_PORT,
+        limits: {},
+        token: null,
+        allowOrigins: [],
+        allowUuids: [],
+        paths: [],
+        openAccess: false,
+        limitLoopback: false
+      }
+    })
+  })
+
+  it('reads every option, in both the --name value and --name=value forms', () => {
+    writeFileSync(join(dir, 'cert.pem'), 'CERT')
+    writeFileSync(join(dir, 'key.pem'), 'KEY')
+    const config = parseServeArgs([
+      '--host',
+      '0.0.0.0',
+      '--port=9000',
+      '--token',
+      'a-token-of-twenty-chars',
+      '--allow-origin',
+      'https://a.example,https://b.example',
+      '--allow-origin=https://c.example',
+      '--allow-uuid',
+      'K1',
+      '--allow-uuid',
+      'W1,W2',
+      `--tls-cert=${join(dir, 'cert.pem')}`,
+      '--tls-key',
+      join(dir, 'key.pem'),
+      '--open-access',
+      '--limit-loopback',
+      '--limit',
+      'maxConnections=10',
+      '--limit=reconnectGraceMs=0',
+      '--path',
+      '/channel',
+      '--redis',
+      'redis://127.0.0.1:6390',
+      '--log-level',
+      'debug'
+    ])
+    expect(config.logLevel).toBe('debug')
+    expect(config.redisUrl).toBe('redis://127.0.0.1:6390')
+    expect(config.server).toEqual({
+      host: '0.0.0.0',
+      port: 9000,
+      token: 'a-token-of-twenty-chars',
+      allowOrigins: ['https://a.example', 'https://b.example', 'https://c.example'],
+      allowUuids: ['K1', 'W1', 'W2'],
+      paths: ['/channel'],
+      tls: { cert: Buffer.from('CERT'), key: Buffer.from('KEY') },
+      openAccess: true,
+      limitLoopback: true,
+      limits: { maxConnections: 10, reconnectGraceMs: 0 }
+    })
+  })
+
+  it('lets the last of a repeated option win, and reads the token and log level from the environment', () => {
+    expect(parseServeArgs(['--port', '1', '--port', '2']).server.port).toBe(2)
+    const env = { GENIE_BRIDGE_TOKEN: 'from-the-environment-0', GENIE_BRIDGE_LOG_LEVEL: 'silent' }
+    expect(parseServeArgs([], env)).toMatchObject({
+      logLevel: 'silent',
+      server: { token: 'from-the-environment-0' }
+    })
+    expect(parseServeArgs(['--token', 'from-the-command-line', '--log-level=warn'], env)).toMatchObject({
+      logLevel: 'warn',
+      server: { token: 'from-the-command-line' }
+    })
+    expect(parseServeArgs(['--token='], env).server.token).toBeNull()
+    expect(parseServeArgs(['-h']).help).toBe(true)
+  })
+
+  it('explains what is wrong with a command line', () => {
+    const cases: [string[], RegExp][] = [
+      [['--prot', '1'], /^unknown option --prot \(see --help\)$/],
+      [['8787'], /^unexpected argument 8787/],
+      [['--token'], /^--token needs a value$/],
+      [['--token', '--port', '1'], /^--token needs a value$/],
+      [['--open-access=yes'], /^--open-access takes no value$/],
+      [['--port', 'x'], /^--port must be a whole number/],
+      [['--port', '70000'], /^--port must be a whole number/],
+      [['--limit', 'nope=1'], /^--limit takes name=value/],
+      [['--limit', 'maxConnections=-1'], /^--limit maxConnections must be a non-negative number/],
+      [['--allow-uuid', 'a,,b'], /^--allow-uuid needs a value$/],
+      [['--tls-cert', join(dir, 'cert.pem')], /^TLS needs both --tls-cert and --tls-key$/],
+      [['--tls-cert', join(dir, 'missing.pem'), '--tls-key', 'x'], /^cannot read --tls-cert /],
+      [['--log-level', 'loud'], /^--log-level must be one of fatal, error, warn, info, debug, trace, silent/]
+    ]
+    for (const [argv, message] of cases) expect(() => parseServeArgs(argv), argv.join(' ')).toThrow(message)
+  })
+})
