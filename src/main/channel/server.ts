@@ -20,6 +20,7 @@ import {
   isDevModeOperation,
   parseFrame
 } from '../../shared/protocol'
+import { identifierProblem } from '../../shared/input-rules'
 import { FALL_BACK, readDataEnvelope } from './data-envelope'
 import { CloseCode, type ServerLimits, resolveLimits } from './limits'
 
@@ -494,7 +495,8 @@ export class ChannelServer {
       ws,
       address,
       uuid: null,
-      connectedAt: this.now,
+      // The exact time (once per connection), so that the login timeout never fires early.
+      connectedAt: Date.now(),
       lastSeen: this.now,
       framesInWindow: 0,
       rateNoticeSent: false,
@@ -600,7 +602,7 @@ export class ChannelServer {
     if (this.tap === undefined && this.relayFast(conn, buf)) return
     const text = buf.toString('utf8')
     if (this.tap) this.tap({ direction: 'in', connectionId: conn.id, uuid: conn.uuid, text, at: Date.now() })
-    const parsed = parseFrame(text)
+    const parsed = parseFrame(text, this.limits.maxNestingDepth)
     if (!parsed.ok) {
       const { error } = parsed
       if (error.field === undefined) return this.badFrame(conn, error.result_msg)
@@ -663,14 +665,8 @@ export class ChannelServer {
   private auth(conn: Connection, req: RequestFrame): void {
     const uuid = req.uuid
     if (!uuid) return this.sendError(conn, req, ResultCode.BAD_REQUEST, 'missing field "uuid"')
-    if (uuid.length > this.limits.maxUuidLength) {
-      return this.sendError(
-        conn,
-        req,
-        ResultCode.BAD_REQUEST,
-        `field "uuid" is longer than ${this.limits.maxUuidLength}`
-      )
-    }
+    const problem = identifierProblem(uuid, 'uuid', this.limits.maxUuidLength)
+    if (problem) return this.sendError(conn, req, ResultCode.BAD_REQUEST, problem)
     if (this.allowUuids !== null && !this.allowUuids.has(uuid)) {
       // The connection stays unauthenticated; the auth timeout closes it.
       return this.sendError(conn, req, ResultCode.FORBIDDEN, `uuid "${uuid}" is not allowed on this server`)
@@ -811,7 +807,7 @@ export class ChannelServer {
   private relayFast(conn: Connection, raw: Buffer): boolean {
     if (conn.uuid === null || conn.sessions === null) return false // refused either way
     // A sender usually has one session: naming its id spares a copy of the id from the frame.
-    const sessionid = readDataEnvelope(raw, soleSession(conn)?.id)
+    const sessionid = readDataEnvelope(raw, soleSession(conn)?.id, this.limits.maxNestingDepth)
     if (sessionid === FALL_BACK) return false
     const session = this.relayTarget(conn, sessionid)
     if (session === null) return false
@@ -841,12 +837,7 @@ export class ChannelServer {
   }
 
   private checkSessionId(id: string): string | null {
-    if (id.length === 0) return 'field "sessionid" is empty'
-    if (id.length > this.limits.maxSessionIdLength)
-      return `field "sessionid" is longer than ${this.limits.maxSessionIdLength}`
-    // eslint-disable-next-line no-control-regex
-    if (/[\u0000-\u001f\u007f]/.test(id)) return 'field "sessionid" contains control characters'
-    return null
+    return identifierProblem(id, 'sessionid', this.limits.maxSessionIdLength)
   }
 
   private reclaim(session: Session, conn: Connection): void {
@@ -1007,6 +998,9 @@ export class ChannelServer {
     this.now = Date.now()
     const { authTimeoutMs, idleTimeoutMs } = this.limits
     for (const conn of this.connections) {
+      // lastSeen is read from the coarse clock, which lags by up to a sweep: a frame that arrived
+      // since the last sweep is counted as arriving now, so the idle cut-off never fires early.
+      if (conn.framesInWindow > 0) conn.lastSeen = this.now
       conn.framesInWindow = 0
       conn.rateNoticeSent = false
       conn.burstBytes = 0
