@@ -52,7 +52,7 @@ export interface HostLimits {
 export const HOST_LIMITS: Readonly<HostLimits> = Object.freeze({
   maxMessageBytes: 256 * 1024,
   maxBufferedBytes: 8 * 1024 * 1024,
-  maxPendingCalls: 64,
+  maxPendingCalls: 256,
   maxPages: 32,
   closeTimeoutMs: 2_000
 })
@@ -103,9 +103,12 @@ function canWait(msg: BridgeHostMessage, command?: string): boolean {
  * of all messages is kept.
  */
 class PageOutbox {
-  private batch: BridgeHostMessage[] = []
+  /** The batch's messages, each already JSON: its size is known as it grows. */
+  private batch: string[] = []
+  private batchBytes = 0
   private immediate: NodeJS.Immediate | null = null
   private timer: NodeJS.Timeout | null = null
+  private closed = false
 
   constructor(
     private readonly ws: WebSocket,
@@ -115,8 +118,27 @@ class PageOutbox {
     private readonly cutOff: (code: number, reason: string) => void
   ) {}
 
+  /**
+   * Called from command results and from events of sockets and timers: a message that cannot be
+   * encoded, or a page that lets its messages pile up, ends this page, never the host.
+   */
   send(msg: BridgeHostMessage, command?: string): void {
-    this.batch.push(msg)
+    if (this.closed) return
+    let text: string
+    try {
+      text = JSON.stringify(msg)
+    } catch (e) {
+      console.error(`browser host: a message for a page could not be encoded: ${String(e)}`)
+      return this.cutOff(BridgeClose.HOST_ERROR, 'the host could not encode a message for this page')
+    }
+    this.batchBytes += text.length + 1
+    if (this.ws.bufferedAmount + this.batchBytes > this.maxBufferedBytes) {
+      return this.cutOff(
+        BridgeClose.SLOW_READER,
+        `the page did not read its messages (over ${this.maxBufferedBytes} bytes waiting)`
+      )
+    }
+    this.batch.push(text)
     if (this.immediate) return
     if (!canWait(msg, command)) this.immediate = setImmediate(() => this.flush())
     else this.timer ??= setTimeout(() => this.flush(), this.deferMs)
@@ -124,30 +146,18 @@ class PageOutbox {
 
   /** Drops what is still held: the page is gone. */
   close(): void {
+    this.closed = true
     this.cancel()
     this.batch = []
+    this.batchBytes = 0
   }
 
-  /** Runs from a timer or setImmediate: a failure ends this page, never the host. */
   private flush(): void {
     this.cancel()
     const messages = this.batch
     this.batch = []
-    if (this.ws.readyState !== this.ws.OPEN) return
-    let text: string
-    try {
-      text = JSON.stringify(messages)
-    } catch (e) {
-      console.error(`browser host: a message for a page could not be encoded: ${String(e)}`)
-      return this.cutOff(BridgeClose.HOST_ERROR, 'the host could not encode a message for this page')
-    }
-    if (this.ws.bufferedAmount + text.length > this.maxBufferedBytes) {
-      return this.cutOff(
-        BridgeClose.SLOW_READER,
-        `the page did not read its messages (over ${this.maxBufferedBytes} bytes waiting)`
-      )
-    }
-    this.ws.send(text)
+    this.batchBytes = 0
+    if (this.ws.readyState === this.ws.OPEN) this.ws.send(`[${messages.join(',')}]`)
   }
 
   private cancel(): void {
