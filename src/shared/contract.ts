@@ -6,7 +6,13 @@
  * event channel:state → onChannelState).
  */
 import * as v from 'valibot'
-import { MAX_NESTING_DEPTH, identifierProblem, nestsDeeperThan, serverUrlProblem } from './input-rules'
+import {
+  MAX_ID_LENGTH,
+  MAX_NESTING_DEPTH,
+  identifierProblem,
+  nestsDeeperThan,
+  serverUrlProblem
+} from './input-rules'
 import type { ChannelType, Frame, NotifyFrame } from './protocol'
 
 export type ConnectionState = 'idle' | 'connecting' | 'authenticating' | 'ready' | 'reconnecting' | 'closed'
@@ -51,7 +57,7 @@ export const QUALITY_ALARM_RANGE: Record<keyof QualityAlarms, { min: number; max
 /** Bounds on what a page may hand the main process. */
 export const BRIDGE_LIMITS = {
   /** connectionId, uuid, session id and channel type. */
-  maxIdLength: 128,
+  maxIdLength: MAX_ID_LENGTH,
   /** Every other free-text value (a history outcome, a microphone id). */
   maxTextLength: 256,
   /** A data payload as JSON (the bridge message that carries it is at most 256 KiB). */

@@ -19,6 +19,9 @@ export const MAX_NESTING_DEPTH = 64
  */
 const UNSAFE_ID_CHARACTER = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/u
 
+/** Longest uuid or session id (the channel server's maxUuidLength and maxSessionIdLength). */
+export const MAX_ID_LENGTH = 128
+
 /** Why `value` is not a usable identifier, or null when it is. */
 export function identifierProblem(value: string, field: string, maxLength: number): string | null {
   if (value.length === 0) return `field "${field}" is empty`

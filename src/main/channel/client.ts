@@ -9,7 +9,12 @@ import { randomBytes } from 'node:crypto'
 import type { Duplex } from 'node:stream'
 import WebSocket from 'ws'
 import { Emitter } from '../../shared/emitter'
-import { MAX_NESTING_DEPTH, nestsDeeperThan } from '../../shared/input-rules'
+import {
+  MAX_ID_LENGTH,
+  MAX_NESTING_DEPTH,
+  identifierProblem,
+  nestsDeeperThan
+} from '../../shared/input-rules'
 import {
   type ChannelType,
   type DataFrame,
@@ -196,6 +201,9 @@ export class ChannelClient extends Emitter<ClientEvents> {
 
   constructor(options: ChannelClientOptions) {
     super()
+    // The server would refuse it at auth; refused here, the caller learns why at once.
+    const problem = identifierProblem(options.uuid, 'uuid', MAX_ID_LENGTH)
+    if (problem) throw new ChannelError(ResultCode.BAD_REQUEST, problem)
     this.url = options.url
     this.uuid = options.uuid
     this.channeltype = options.channeltype ?? 'webrtcaudio'

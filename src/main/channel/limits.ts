@@ -1,4 +1,4 @@
-import { MAX_NESTING_DEPTH } from '../../shared/input-rules'
+import { MAX_ID_LENGTH, MAX_NESTING_DEPTH } from '../../shared/input-rules'
 
 /**
  * Every limit of the channel server, named and overridable (ChannelServerOptions.limits,
@@ -87,8 +87,8 @@ export const DEFAULT_LIMITS: Readonly<ServerLimits> = Object.freeze({
   maxSessionsPerUuid: 32,
   maxJoinersPerSession: 1,
   maxBufferedBytes: 4 * 1024 * 1024,
-  maxSessionIdLength: 128,
-  maxUuidLength: 128,
+  maxSessionIdLength: MAX_ID_LENGTH,
+  maxUuidLength: MAX_ID_LENGTH,
   maxConnections: 20_000,
   maxConnectionsPerIp: 512,
   handshakesPerIpPerWindow: 256,
