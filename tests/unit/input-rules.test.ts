@@ -137,6 +137,17 @@ describe('the rule at every entry', () => {
     expect(scope.connectionIds).toEqual([])
   })
 
+  it('a configured server URL (--server) follows the same rule', async () => {
+    await expect(
+      AppCore.start({
+        host: 'browser',
+        version: 't',
+        embeddedServer: false,
+        serverUrl: 'ws://u:p@127.0.0.1/'
+      })
+    ).rejects.toThrow(/user name or password/)
+  })
+
   it('the channel client refuses such a uuid before it connects', () => {
     for (const [what, id] of Object.entries(SPOOFING_IDS))
       expect(() => new ChannelClient({ url: 'ws://127.0.0.1:1/channel', uuid: id }), what).toThrow(/uuid/)

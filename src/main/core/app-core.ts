@@ -17,6 +17,7 @@ import {
   checkRequest,
   isCommandName
 } from '../../shared/contract'
+import { serverUrlProblem } from '../../shared/input-rules'
 import { ResultCode } from '../../shared/protocol'
 import { CLIENT_DEFAULTS, ChannelClient, ChannelError } from '../channel/client'
 import { ChannelServer, type ChannelServerOptions } from '../channel/server'
@@ -66,6 +67,9 @@ export class AppCore {
   }
 
   static async start(options: CoreOptions): Promise<AppCore> {
+    // A configured server URL (--server) follows the rule every other entry follows.
+    const problem = options.serverUrl ? serverUrlProblem(options.serverUrl) : null
+    if (problem) throw new Error(problem)
     const core = new AppCore(options)
     await core.settings.load()
     if (options.embeddedServer !== false) {
