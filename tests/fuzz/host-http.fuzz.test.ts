@@ -109,6 +109,7 @@ type Request = typeof request extends fc.Arbitrary<infer R> ? R : never
 describe('fuzz: HTTP at the browser host', () => {
   it(`answers ${HTTP_RUNS} hostile requests below 500 and stays up`, async () => {
     let answered = 0
+    const rssBefore = process.memoryUsage().rss
     await fc.assert(
       fc.asyncProperty(request, async (r) => {
         const lines: string[] = []
@@ -153,5 +154,6 @@ describe('fuzz: HTTP at the browser host', () => {
     const res = await fetch(`http://127.0.0.1:${port}/api/info?token=${host.token}`)
     expect(res.status).toBe(200)
     expect(host.connectedPages).toBeLessThanOrEqual(host.limits.maxPages)
+    expect(process.memoryUsage().rss - rssBefore).toBeLessThan(256 * 1024 * 1024)
   }, 120_000)
 })

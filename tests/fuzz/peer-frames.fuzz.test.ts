@@ -170,6 +170,7 @@ function roundTrip(): Promise<void> {
 
 describe('fuzz: channel frames from a peer into a page client', () => {
   it(`takes ${PEER_RUNS} hostile frames, and the connection stays ready`, async () => {
+    const rssBefore = process.memoryUsage().rss
     await fc.assert(
       fc.asyncProperty(frameText, async (text) => {
         seen.length = 0
@@ -190,5 +191,6 @@ describe('fuzz: channel frames from a peer into a page client', () => {
     expect(scope.connectionIds).toEqual(['c'])
     const diagnostics = await scope.handle('app:diagnostics', undefined)
     expect(diagnostics.ok).toBe(true)
+    expect(process.memoryUsage().rss - rssBefore).toBeLessThan(256 * 1024 * 1024)
   }, 120_000)
 })
