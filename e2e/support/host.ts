@@ -4,6 +4,8 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
+const EXIT_WITH_PARENT = new URL('./exit-with-parent.mjs', import.meta.url).href
+
 export interface RunningHost {
   /** http://127.0.0.1:PORT/?token=… */
   url: string
@@ -11,6 +13,8 @@ export interface RunningHost {
   token: string
   /** The app at a route, token kept: `at('/device')`. */
   at(route: string): string
+  /** The host process (it also ends by itself when the test process does). */
+  pid: number
   stop(): Promise<void>
 }
 
@@ -18,8 +22,20 @@ export async function startHost(extraArgs: string[] = []): Promise<RunningHost> 
   const dataDir = mkdtempSync(join(tmpdir(), 'genie-bridge-e2e-'))
   const child: ChildProcess = spawn(
     process.execPath,
-    ['--import', 'tsx', 'src/main/cli/host.ts', '--port', '0', '--data-dir', dataDir, ...extraArgs],
-    { stdio: ['ignore', 'pipe', 'inherit'] }
+    [
+      '--import',
+      'tsx',
+      '--import',
+      EXIT_WITH_PARENT,
+      'src/main/cli/host.ts',
+      '--port',
+      '0',
+      '--data-dir',
+      dataDir,
+      ...extraArgs
+    ],
+    // stdin is a pipe from this process: when this process ends, the host does too.
+    { stdio: ['pipe', 'pipe', 'inherit'] }
   )
   const url = await new Promise<string>((resolve, reject) => {
     let buf = ''
@@ -41,6 +57,7 @@ export async function startHost(extraArgs: string[] = []): Promise<RunningHost> 
     origin: parsed.origin,
     token,
     at: (route) => `${parsed.origin}/?token=${token}#${route}`,
+    pid: child.pid!,
     stop: async () => {
       if (child.exitCode === null) {
         const exited = new Promise((r) => child.once('exit', r))

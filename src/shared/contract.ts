@@ -5,6 +5,14 @@
  * Channel names are `domain:verb`; the API names derive from them (channel:connect → channelConnect,
  * event channel:state → onChannelState).
  */
+import * as v from 'valibot'
+import {
+  MAX_ID_LENGTH,
+  MAX_NESTING_DEPTH,
+  identifierProblem,
+  nestsDeeperThan,
+  serverUrlProblem
+} from './input-rules'
 import type { ChannelType, Frame, NotifyFrame } from './protocol'
 
 export type ConnectionState = 'idle' | 'connecting' | 'authenticating' | 'ready' | 'reconnecting' | 'closed'
@@ -25,15 +33,233 @@ export interface AppInfo {
   strictKt: boolean
 }
 
-export interface ConnectRequest {
+export interface QualityAlarms {
+  /** Share of packets lost since the previous reading, in percent. */
+  lossPercent: number
+  jitterMs: number
+  rttMs: number
+}
+
+/** Bounded: a settings file is no place for an unbounded map. */
+export const MAX_REMEMBERED_MICROPHONES = 64
+
+export const DEFAULT_QUALITY_ALARMS: QualityAlarms = { lossPercent: 5, jitterMs: 50, rttMs: 300 }
+
+/** What each alarm may be set to (0: alarm on any measured value). */
+export const QUALITY_ALARM_RANGE: Record<keyof QualityAlarms, { min: number; max: number }> = {
+  lossPercent: { min: 0, max: 100 },
+  jitterMs: { min: 0, max: 10_000 },
+  rttMs: { min: 0, max: 60_000 }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Schemas: what each command accepts, checked at the boundary of both hosts (the Electron IPC
+// and the browser host's /bridge). The request types below are derived from them.
+
+/** Bounds on what a page may hand the main process. */
+export const BRIDGE_LIMITS = {
+  /** connectionId, uuid, session id and channel type. */
+  maxIdLength: MAX_ID_LENGTH,
+  /** Every other free-text value (a history outcome, a microphone id). */
+  maxTextLength: 256,
+  /** A data payload as JSON (the bridge message that carries it is at most 256 KiB). */
+  maxDataBytes: 192 * 1024
+} as const
+
+/** A string that follows the one identifier rule of input-rules.ts. */
+function idSchema(field: string, maxLength: number = BRIDGE_LIMITS.maxIdLength) {
+  return v.pipe(
+    v.string(`field "${field}" must be a string`),
+    v.check(
+      (s) => identifierProblem(s, field, maxLength) === null,
+      (issue) => identifierProblem(String(issue.input), field, maxLength) ?? `field "${field}" is invalid`
+    )
+  )
+}
+
+function textSchema(field: string, maxLength: number = BRIDGE_LIMITS.maxTextLength) {
+  return v.pipe(
+    v.string(`field "${field}" must be a string`),
+    v.maxLength(maxLength, `field "${field}" is longer than ${maxLength}`)
+  )
+}
+
+/** A channel server URL: ws: or wss:, no credentials, bounded; '' where the default is meant. */
+function serverUrlSchema(field: string) {
+  return v.pipe(
+    v.string(`field "${field}" must be a string`),
+    v.check(
+      (s) => s === '' || serverUrlProblem(s) === null,
+      (issue) => `field "${field}": ${serverUrlProblem(String(issue.input)) ?? 'invalid'}`
+    )
+  )
+}
+
+const dataSchema = v.custom<Record<string, unknown>>(
+  (d) =>
+    typeof d === 'object' &&
+    d !== null &&
+    !Array.isArray(d) &&
+    // The frame that carries it is one level more.
+    !nestsDeeperThan(d, MAX_NESTING_DEPTH - 1) &&
+    JSON.stringify(d).length <= BRIDGE_LIMITS.maxDataBytes,
+  `field "data" must be an object of at most ${BRIDGE_LIMITS.maxDataBytes} bytes nesting at most ${MAX_NESTING_DEPTH - 1} levels`
+)
+
+function boundedNumber(field: string, min: number, max: number) {
+  return v.pipe(
+    v.number(`field "${field}" must be a number`),
+    v.finite(`field "${field}" must be a finite number`),
+    v.minValue(min, `field "${field}" must be at least ${min}`),
+    v.maxValue(max, `field "${field}" must be at most ${max}`)
+  )
+}
+
+const connectionIdSchema = idSchema('connectionId')
+const sessionidSchema = idSchema('sessionid')
+const channeltypeSchema = idSchema('channeltype')
+const optional = <S extends v.GenericSchema>(schema: S) => v.optional(v.union([v.literal(''), schema]))
+
+const ConnectRequestSchema = v.object({
   /** Chosen by the renderer; names this connection in later commands and events. */
-  connectionId: string
+  connectionId: connectionIdSchema,
   /** Defaults to AppInfo.defaultServerUrl. */
-  url?: string
-  uuid: string
-  channeltype?: ChannelType
+  url: v.optional(serverUrlSchema('url')),
+  uuid: idSchema('uuid'),
+  channeltype: optional(channeltypeSchema),
   /** False: no keep-alive of its own (strict KT mode: a service app calls keepaliveChannel). */
-  keepalive?: boolean
+  keepalive: v.optional(v.boolean('field "keepalive" must be true or false'))
+})
+export type ConnectRequest = Omit<v.InferOutput<typeof ConnectRequestSchema>, 'channeltype'> & {
+  channeltype?: ChannelType
+}
+
+const ConnectionSchema = v.object({ connectionId: connectionIdSchema })
+const SessionSchema = v.object({ connectionId: connectionIdSchema, sessionid: sessionidSchema })
+const CreateSchema = v.object({
+  connectionId: connectionIdSchema,
+  sessionid: optional(sessionidSchema),
+  channeltype: optional(channeltypeSchema)
+})
+const SendSchema = v.object({
+  connectionId: connectionIdSchema,
+  sessionid: sessionidSchema,
+  data: dataSchema
+})
+
+/** One schema per field: the settings file and `settings:set` are checked field by field. */
+export const SETTINGS_FIELD_SCHEMAS = {
+  /** Empty: the embedded channel server. */
+  serverUrl: serverUrlSchema('serverUrl'),
+  deviceUuid: v.union([v.literal(''), idSchema('deviceUuid')]),
+  consoleUuid: v.union([v.literal(''), idSchema('consoleUuid')]),
+  language: v.picklist(['ko', 'en', 'auto'], 'field "language" must be ko, en or auto'),
+  autoStartAudio: v.boolean('field "autoStartAudio" must be true or false'),
+  inputDeviceId: textSchema('inputDeviceId'),
+  outputDeviceId: textSchema('outputDeviceId'),
+  /** Echo cancellation, noise suppression and auto gain per microphone ('' = the default one). */
+  audioProcessing: v.pipe(
+    v.record(
+      textSchema('audioProcessing key'),
+      v.object({
+        echoCancellation: v.boolean(),
+        noiseSuppression: v.boolean(),
+        autoGainControl: v.boolean()
+      })
+    ),
+    v.check(
+      (r) => Object.keys(r).length <= MAX_REMEMBERED_MICROPHONES,
+      `field "audioProcessing" remembers at most ${MAX_REMEMBERED_MICROPHONES} microphones`
+    )
+  ),
+  /** Above these a call's quality indicator raises its alarm (the console's per-speaker rows). */
+  qualityAlarms: v.object(
+    Object.fromEntries(
+      Object.entries(QUALITY_ALARM_RANGE).map(([k, r]) => [k, boundedNumber(k, r.min, r.max)])
+    ) as Record<keyof QualityAlarms, ReturnType<typeof boundedNumber>>
+  ),
+  /**
+   * Strict KT mode, for developers of service apps: the speaker sends no keep-alive of its own,
+   * SDK calls before a successful init answer 406, and what the public service would not accept
+   * is flagged in the signaling view. Off: Genie Bridge's lenient defaults.
+   */
+  strictKt: v.boolean('field "strictKt" must be true or false')
+} satisfies Record<string, v.GenericSchema>
+
+/** A settings patch: each field is optional; quality alarms may be set one at a time. */
+const SettingsPatchSchema = v.object({
+  ...v.partial(v.object(SETTINGS_FIELD_SCHEMAS)).entries,
+  qualityAlarms: v.optional(v.partial(SETTINGS_FIELD_SCHEMAS.qualityAlarms))
+})
+
+/** One finished call, kept locally (who talked to which speaker, when, how long). */
+export const CallRecordSchema = v.pipe(
+  v.object({
+    /** Which side this app played. */
+    role: v.picklist(['speaker', 'console'], 'field "role" must be speaker or console'),
+    sessionid: idSchema('sessionid', BRIDGE_LIMITS.maxTextLength),
+    /** This side's uuid (the speaker's ContainerId or the console's id). */
+    localId: idSchema('localId', BRIDGE_LIMITS.maxTextLength),
+    startedAt: boundedNumber('startedAt', 0, Number.MAX_SAFE_INTEGER),
+    endedAt: boundedNumber('endedAt', 0, Number.MAX_SAFE_INTEGER),
+    /** How it ended: hung up here, by the other side, failed, channel destroyed. */
+    outcome: textSchema('outcome')
+  }),
+  v.check((r) => r.endedAt >= r.startedAt, 'field "endedAt" is before "startedAt"')
+)
+export type CallRecord = v.InferOutput<typeof CallRecordSchema>
+
+/** A window's summary of its calls; anything unreadable counts as nothing going on. */
+const WindowStatusSchema = v.fallback(
+  v.object({
+    /** Calls that are live right now. */
+    liveCalls: v.fallback(boundedNumber('liveCalls', 0, 1_000_000), 0),
+    /** Sessions in which a web client has joined a speaker of this window. */
+    joinedWebClients: v.fallback(boundedNumber('joinedWebClients', 0, 1_000_000), 0),
+    /** The microphone is going out (console talking). */
+    transmitting: v.fallback(v.boolean(), false)
+  }),
+  { liveCalls: 0, joinedWebClients: 0, transmitting: false }
+)
+export type WindowStatus = v.InferOutput<typeof WindowStatusSchema>
+
+/** Commands that take no request: whatever comes is ignored. */
+const NoRequest = v.any()
+
+/** What each command accepts. */
+export const COMMAND_SCHEMAS = {
+  'app:info': NoRequest,
+  'app:diagnostics': NoRequest,
+  'channel:connect': ConnectRequestSchema,
+  'channel:disconnect': ConnectionSchema,
+  'channel:create': CreateSchema,
+  'channel:join': SessionSchema,
+  'channel:destroy': SessionSchema,
+  'channel:send': SendSchema,
+  'channel:keepalive': ConnectionSchema,
+  'settings:get': NoRequest,
+  'settings:set': SettingsPatchSchema,
+  'shell:openExternal': v.object({ url: textSchema('url', 2048) }),
+  'history:list': NoRequest,
+  'history:add': CallRecordSchema,
+  'history:clear': NoRequest,
+  'app:reportStatus': WindowStatusSchema
+} as const satisfies Record<CommandName, v.GenericSchema>
+
+/**
+ * Checks a command's request against its schema: the parsed request (unknown keys dropped), or
+ * a message that names the field at fault.
+ */
+export function checkRequest(
+  name: CommandName,
+  req: unknown
+): { ok: true; value: unknown } | { ok: false; message: string } {
+  const result = v.safeParse(COMMAND_SCHEMAS[name], req)
+  if (result.success) return { ok: true, value: result.output }
+  const issue = result.issues[0]
+  const path = issue.path?.map((p) => String(p.key)).join('.')
+  const named = path && !issue.message.includes(`"${path.split('.').pop() ?? ''}"`)
+  return { ok: false, message: named ? `field "${path}": ${issue.message}` : issue.message }
 }
 
 /** Counts that must return to baseline when calls and windows end (leak checks, self-test). */
@@ -51,18 +277,15 @@ export interface Commands {
   'app:info': { req: void; res: AppInfo }
   'app:diagnostics': { req: void; res: Diagnostics }
   'channel:connect': { req: ConnectRequest; res: void }
-  'channel:disconnect': { req: { connectionId: string }; res: void }
+  'channel:disconnect': { req: v.InferOutput<typeof ConnectionSchema>; res: void }
   'channel:create': {
     req: { connectionId: string; sessionid?: string; channeltype?: ChannelType }
     res: { sessionid: string }
   }
-  'channel:join': { req: { connectionId: string; sessionid: string }; res: void }
-  'channel:destroy': { req: { connectionId: string; sessionid: string }; res: void }
-  'channel:send': {
-    req: { connectionId: string; sessionid: string; data: Record<string, unknown> }
-    res: void
-  }
-  'channel:keepalive': { req: { connectionId: string }; res: { reply: NotifyFrame | null } }
+  'channel:join': { req: v.InferOutput<typeof SessionSchema>; res: void }
+  'channel:destroy': { req: v.InferOutput<typeof SessionSchema>; res: void }
+  'channel:send': { req: v.InferOutput<typeof SendSchema>; res: void }
+  'channel:keepalive': { req: v.InferOutput<typeof ConnectionSchema>; res: { reply: NotifyFrame | null } }
   'settings:get': { req: void; res: Settings }
   'settings:set': { req: Partial<Settings>; res: Settings }
   /** Opens an https link in the system browser after the person confirms (desktop app only). */
@@ -72,29 +295,6 @@ export interface Commands {
   'history:clear': { req: void; res: void }
   /** What this window is doing, for the tray icon and notifications. */
   'app:reportStatus': { req: WindowStatus; res: void }
-}
-
-/** One finished call, kept locally (who talked to which speaker, when, how long). */
-export interface CallRecord {
-  /** Which side this app played. */
-  role: 'speaker' | 'console'
-  sessionid: string
-  /** This side's uuid (the speaker's ContainerId or the console's id). */
-  localId: string
-  startedAt: number
-  endedAt: number
-  /** How it ended: hung up here, by the other side, failed, channel destroyed. */
-  outcome: string
-}
-
-/** A window's summary of its calls, reported whenever it changes. */
-export interface WindowStatus {
-  /** Calls that are live right now. */
-  liveCalls: number
-  /** Sessions in which a web client has joined a speaker of this window. */
-  joinedWebClients: number
-  /** The microphone is going out (console talking). */
-  transmitting: boolean
 }
 
 export interface ChannelStateEvent {
@@ -121,8 +321,12 @@ export interface ChannelSessionEvent {
 export interface ChannelNoticeEvent {
   connectionId: string
   sessionid: string | null
-  /** expired: ours waited too long to be sent; dropped: ours the peer never got; missed: the peer's we never got. */
-  kind: 'expired' | 'dropped' | 'missed'
+  /**
+   * expired: ours waited too long to be sent; dropped: ours the peer never got; missed: the
+   * peer's we never got; refused: frames from the server that were not read (malformed, or
+   * nested deeper than MAX_NESTING_DEPTH).
+   */
+  kind: 'expired' | 'dropped' | 'missed' | 'refused'
   count: number
 }
 
@@ -141,42 +345,9 @@ export type Language = 'ko' | 'en'
 /** 'auto' follows the system: Korean when its locale is Korean, English otherwise. */
 export type LanguageSetting = Language | 'auto'
 
-export interface Settings {
-  /** Empty: the embedded channel server. */
-  serverUrl: string
-  deviceUuid: string
-  consoleUuid: string
-  language: LanguageSetting
-  autoStartAudio: boolean
-  inputDeviceId: string
-  outputDeviceId: string
-  /** Echo cancellation, noise suppression and auto gain per microphone ('' = the default one). */
-  audioProcessing: Record<string, AudioProcessing>
-  /** Above these a call's quality indicator raises its alarm (the console's per-speaker rows). */
-  qualityAlarms: QualityAlarms
-  /**
-   * Strict KT mode, for developers of service apps: the speaker sends no keep-alive of its own,
-   * SDK calls before a successful init answer 406, and what the public service would not accept
-   * is flagged in the signaling view. Off: Genie Bridge's lenient defaults.
-   */
-  strictKt: boolean
-}
-
-export interface QualityAlarms {
-  /** Share of packets lost since the previous reading, in percent. */
-  lossPercent: number
-  jitterMs: number
-  rttMs: number
-}
-
-export const DEFAULT_QUALITY_ALARMS: QualityAlarms = { lossPercent: 5, jitterMs: 50, rttMs: 300 }
-
-/** What each alarm may be set to (0: alarm on any measured value). */
-export const QUALITY_ALARM_RANGE: Record<keyof QualityAlarms, { min: number; max: number }> = {
-  lossPercent: { min: 0, max: 100 },
-  jitterMs: { min: 0, max: 10_000 },
-  rttMs: { min: 0, max: 60_000 }
-}
+export type Settings = {
+  [K in keyof typeof SETTINGS_FIELD_SCHEMAS]: v.InferOutput<(typeof SETTINGS_FIELD_SCHEMAS)[K]>
+} & { language: LanguageSetting }
 
 export interface AudioProcessing {
   echoCancellation: boolean

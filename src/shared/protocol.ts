@@ -1,7 +1,8 @@
 /**
  * The GiGA Genie channel protocol (PROTOCOL.md) as types, a validating parser and builders.
- * Imports nothing: it is used by the main process, the renderer and the tests alike.
+ * Imports only the shared input rules: it is used by the main process, the renderer and the tests alike.
  */
+import { MAX_NESTING_DEPTH, nestsDeeperThan } from './input-rules'
 
 export const MSGTYPES = ['request', 'reply', 'notify', 'data'] as const
 export type MsgType = (typeof MSGTYPES)[number]
@@ -118,25 +119,30 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 
 /**
  * Turns untrusted text into a typed frame, or a precise error naming the offending field.
- * Only the envelope is validated: payloads inside `data` are relayed untouched.
+ * Only the envelope is validated: payloads inside `data` are relayed untouched, except that no
+ * frame may nest deeper than `maxDepth` (whatever serialises it later would overflow the stack).
  */
-export function parseFrame(text: string): ParseResult {
+export function parseFrame(text: string, maxDepth = MAX_NESTING_DEPTH): ParseResult {
   let value: unknown
   try {
     value = JSON.parse(text)
   } catch {
     return fail(ResultCode.BAD_REQUEST, 'frame is not valid JSON')
   }
-  return validateFrame(value)
+  return validateFrame(value, maxDepth)
 }
 
 /** Validates an already-parsed value as a frame (see parseFrame). */
-export function validateFrame(value: unknown): ParseResult {
+export function validateFrame(value: unknown, maxDepth = MAX_NESTING_DEPTH): ParseResult {
   if (!isPlainObject(value)) return fail(ResultCode.BAD_REQUEST, 'frame must be a JSON object')
   const partial: NonNullable<FrameError['partial']> = {}
   for (const key of ['operation', 'trxid', 'sessionid'] as const) {
     const v = value[key]
     if (typeof v === 'string') partial[key] = v
+  }
+  if (nestsDeeperThan(value, maxDepth)) {
+    const field = isPlainObject(value.data) ? 'data' : 'frame'
+    return fail(ResultCode.BAD_REQUEST, `frame nests deeper than ${maxDepth} levels`, field, partial)
   }
   for (const key of STRING_FIELDS) {
     const v = value[key]

@@ -49,6 +49,8 @@ export class RawSocket {
   readonly texts: Record<string, unknown>[] = []
   /** Close code the server sent (1005 when its close frame had none), or 1006 if it sent none. */
   closeCode: number | null = null
+  /** The reason in the server's close frame ('' when it had none). */
+  closeReason = ''
   ended = false
   private buffer = Buffer.alloc(0)
   private handshakeDone = false
@@ -141,6 +143,10 @@ export class RawSocket {
     this.socket.pause()
   }
 
+  resumeReading(): void {
+    this.socket.resume()
+  }
+
   destroy(): void {
     this.socket.destroy()
   }
@@ -189,6 +195,7 @@ export class RawSocket {
         }
       } else if (frame.opcode === Opcode.CLOSE) {
         this.closeCode = frame.payload.length >= 2 ? frame.payload.readUInt16BE(0) : 1005
+        this.closeReason = frame.payload.subarray(2).toString('utf8')
       }
     }
     this.wake()

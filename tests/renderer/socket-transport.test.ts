@@ -8,18 +8,18 @@ class FakeSocket {
   static last: FakeSocket | null = null
   readyState = FakeSocket.OPEN
   readonly sent: string[] = []
-  private readonly listeners = new Map<string, ((ev: { data?: string }) => void)[]>()
+  private readonly listeners = new Map<string, ((ev: { data?: string; reason?: string }) => void)[]>()
   constructor(readonly url: string) {
     FakeSocket.last = this
     queueMicrotask(() => this.fire('open', {}))
   }
-  addEventListener(type: string, fn: (ev: { data?: string }) => void): void {
+  addEventListener(type: string, fn: (ev: { data?: string; reason?: string }) => void): void {
     this.listeners.set(type, [...(this.listeners.get(type) ?? []), fn])
   }
   send(text: string): void {
     this.sent.push(text)
   }
-  fire(type: string, ev: { data?: string }): void {
+  fire(type: string, ev: { data?: string; reason?: string }): void {
     for (const fn of this.listeners.get(type) ?? []) fn(ev)
   }
   deliver(batch: BridgeHostMessage[]): void {
@@ -36,6 +36,17 @@ describe('SocketTransport', () => {
   afterEach(() => {
     vi.unstubAllGlobals()
     reported.mockReset()
+  })
+
+  it('shows the reason the host gave for closing the page, to waiting and later calls', async () => {
+    const bridge = new Bridge(new SocketTransport('ws://127.0.0.1:1/bridge'))
+    const waiting = bridge.invoke('history:list')
+    await vi.waitFor(() => expect(FakeSocket.last!.sent).toHaveLength(1))
+    const reason = 'the page did not read its messages (over 8388608 bytes waiting)'
+    FakeSocket.last!.readyState = 3
+    FakeSocket.last!.fire('close', { reason })
+    await expect(waiting).rejects.toThrow(reason)
+    await expect(bridge.invoke('app:info')).rejects.toThrow(`closed this page's connection: ${reason}`)
   })
 
   it('delivers every message of a batch in order', async () => {

@@ -7,6 +7,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { FALL_BACK, readDataEnvelope, type DataEnvelope } from '../../src/main/channel/data-envelope'
+import { MAX_NESTING_DEPTH } from '../../src/shared/input-rules'
 import { parseFrame } from '../../src/shared/protocol'
 
 const SEED = 20_261_127
@@ -137,8 +138,10 @@ describe('readDataEnvelope on examples', () => {
     }
   })
 
-  it('accepts the numbers, escapes and nesting that JSON.parse accepts', () => {
-    const deep = `${'['.repeat(5_000)}${']'.repeat(5_000)}`
+  it('accepts the numbers, escapes and nesting up to the limit that JSON.parse accepts', () => {
+    // The frame is level 1 and data level 2: the array nests to exactly MAX_NESTING_DEPTH.
+    const levels = MAX_NESTING_DEPTH - 2
+    const deep = `${'['.repeat(levels)}${']'.repeat(levels)}`
     const valid = [
       `{"msgtype":"data","sessionid":"S","data":{"deep":${deep}}}`,
       '{"msgtype":"data","sessionid":"S","data":{"n":[0,-0,1.25,-1e-7,2E+30,1e999]}}',
@@ -146,6 +149,31 @@ describe('readDataEnvelope on examples', () => {
       '{"msgtype":"data","sessionid":"S","data":{"\\u0000":"raw \u007f and 한국어"}}'
     ]
     for (const text of valid) expect(fast(text), text.slice(0, 80)).toBe('S')
+  })
+
+  it('falls back for a frame nesting deeper than the limit, which parseFrame refuses with 400', () => {
+    for (const inner of ['[]', '{}', '[1]', '{"a":1}']) {
+      const levels = MAX_NESTING_DEPTH - 2
+      const text = `{"msgtype":"data","sessionid":"S","data":{"deep":${'['.repeat(levels)}${inner}${']'.repeat(levels)}}}`
+      expect(fast(text), inner).toBe(FALL_BACK)
+      const parsed = parseFrame(text)
+      expect(parsed.ok).toBe(false)
+      if (!parsed.ok) {
+        expect(parsed.error).toMatchObject({ result_cd: 400, field: 'data', partial: { sessionid: 'S' } })
+        expect(parsed.error.result_msg).toContain(`deeper than ${MAX_NESTING_DEPTH}`)
+      }
+      // One level less is exactly at the limit: taken by both.
+      const atLimit = `{"msgtype":"data","sessionid":"S","data":{"deep":${'['.repeat(levels - 1)}${inner}${']'.repeat(levels - 1)}}}`
+      expect(fast(atLimit), inner).toBe('S')
+      expect(parseFrame(atLimit).ok).toBe(true)
+    }
+    // The 6000-level frame of the crash report: no stack overflow anywhere, one refusal.
+    const crash = `{"msgtype":"data","data":{"x":${'['.repeat(6_000)}${']'.repeat(6_000)}}}`
+    expect(fast(crash)).toBe(FALL_BACK)
+    expect(parseFrame(crash).ok).toBe(false)
+    // A higher configured limit takes it.
+    expect(readDataEnvelope(Buffer.from(crash), undefined, 10_000)).toBeUndefined()
+    expect(parseFrame(crash, 10_000).ok).toBe(true)
   })
 
   it('does not use the payload of one frame for the next (the shared nesting stack)', () => {

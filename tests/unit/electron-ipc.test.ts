@@ -3,10 +3,11 @@
 import { EventEmitter } from 'node:events'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { AppCore } from '../../src/main/core/app-core'
-import { registerIpc } from '../../src/main/electron/ipc'
+import { SEND_FAILED_DETAIL, registerIpc } from '../../src/main/electron/ipc'
 import { isAppUrl, isTrustedSender } from '../../src/main/electron/security'
 import { COMMAND_NAMES, type Outcome } from '../../src/shared/contract'
 import { ResultCode } from '../../src/shared/protocol'
+import { RawClient } from '../helpers/raw-client'
 
 // For asynchronous effects (sockets closing, servers stopping, promises settling): a loaded machine
 // may need more than the default 1 s of vi.waitFor.
@@ -322,5 +323,67 @@ describe('registerIpc', () => {
     expect(core.scopeCount).toBe(0)
     expect(contents.listenerCount('did-start-navigation')).toBe(0)
     expect(contents.listenerCount('destroyed')).toBe(0)
+  })
+
+  describe('containment: nothing a page or a call partner sends stops the main process', () => {
+    /** A page whose IPC cannot carry some payload, as Electron's serialiser cannot carry some. */
+    class FragileWebContents extends FakeWebContents {
+      override send(channel: string, payload: unknown): void {
+        const frame = (payload as { frame?: { data?: { poison?: boolean } } }).frame
+        if (frame?.data?.poison) throw new RangeError('Maximum call stack size exceeded')
+        super.send(channel, payload)
+      }
+    }
+
+    it('an event the page cannot be sent closes that page scope with a reason, and the process goes on', async () => {
+      register()
+      const contents = new FragileWebContents()
+      appWindows.add(contents)
+      await connectChannel(contents)
+      const created = await ipcMain.invoke('channel:create', from(contents), { connectionId: 'c' })
+      const sessionid = (created as { value: { sessionid: string } }).value.sessionid
+      const web = await RawClient.authed(server().url, 'web')
+      expect(
+        (await web.request({ msgtype: 'request', operation: 'join_session', sessionid })).result_cd
+      ).toBe(200)
+      web.send({ msgtype: 'data', sessionid, data: { poison: true } })
+      await vi.waitFor(
+        () =>
+          expect(contents.sent).toContainEqual([
+            'channel:state',
+            { connectionId: 'c', state: 'closed', detail: SEND_FAILED_DETAIL }
+          ]),
+        WAIT
+      )
+      expect(core.scopeCount).toBe(0)
+      await vi.waitFor(() => expect(server().sessionCount).toBe(0), WAIT)
+      // The page can start over: its next command opens a new scope.
+      expect((await ipcMain.invoke('app:info', from(contents))).ok).toBe(true)
+      web.close()
+      contents.destroy()
+    })
+
+    it('a payload nested beyond the limit is refused with 400 at the boundary', async () => {
+      register()
+      const contents = appPage()
+      await connectChannel(contents)
+      let deep: Record<string, unknown> = {}
+      for (let i = 0; i < 6000; i++) deep = { d: deep }
+      const outcome = await ipcMain.invoke('channel:send', from(contents), {
+        connectionId: 'c',
+        sessionid: 'S',
+        data: deep
+      })
+      expect(outcome).toMatchObject({ ok: false, error: { result_cd: 400 } })
+      const cyclic: Record<string, unknown> = {}
+      cyclic.self = cyclic
+      const again = await ipcMain.invoke('channel:send', from(contents), {
+        connectionId: 'c',
+        sessionid: 'S',
+        data: cyclic
+      })
+      expect(again).toMatchObject({ ok: false, error: { result_cd: 400 } })
+      contents.destroy()
+    })
   })
 })

@@ -10,6 +10,12 @@ import type { Duplex } from 'node:stream'
 import WebSocket from 'ws'
 import { Emitter } from '../../shared/emitter'
 import {
+  MAX_ID_LENGTH,
+  MAX_NESTING_DEPTH,
+  identifierProblem,
+  nestsDeeperThan
+} from '../../shared/input-rules'
+import {
   type ChannelType,
   type DataFrame,
   type Frame,
@@ -59,6 +65,8 @@ export interface ChannelClientOptions {
    * 200 per second by default; windows are not aligned, so half of it is safe).
    */
   maxDataFramesPerSecond?: number
+  /** Containers a received frame may nest; deeper ones are refused and reported (`refused`). */
+  maxNestingDepth?: number
   /**
    * Opens the connection's socket instead of TCP (e.g. ChannelServer.connectInProcess for the
    * app's own embedded server); the WebSocket and everything above it stay the same.
@@ -81,6 +89,7 @@ export const CLIENT_DEFAULTS = {
   outboxTtlMs: 30_000,
   outboxMaxFrames: 2_000,
   maxDataFramesPerSecond: 90,
+  maxNestingDepth: MAX_NESTING_DEPTH,
   reconnect: {
     enabled: true,
     initialDelayMs: 500,
@@ -129,6 +138,8 @@ export type ClientEvents = {
   missed: [sessionid: string, count: number]
   /** This client's frames a peer did not get and that were no longer kept for resending. */
   dropped: [sessionid: string, count: number]
+  /** A received frame that was refused unread (unreadable, or nested too deeply). */
+  refused: [reason: string, sessionid: string | null]
   error: [error: Error]
 }
 
@@ -197,6 +208,9 @@ export class ChannelClient extends Emitter<ClientEvents> {
 
   constructor(options: ChannelClientOptions) {
     super()
+    // The server would refuse it at auth; refused here, the caller learns why at once.
+    const problem = identifierProblem(options.uuid, 'uuid', MAX_ID_LENGTH)
+    if (problem) throw new ChannelError(ResultCode.BAD_REQUEST, problem)
     this.url = options.url
     this.uuid = options.uuid
     this.channeltype = options.channeltype ?? 'webrtcaudio'
@@ -209,7 +223,8 @@ export class ChannelClient extends Emitter<ClientEvents> {
       iamWaitMs: options.iamWaitMs ?? CLIENT_DEFAULTS.iamWaitMs,
       outboxTtlMs: options.outboxTtlMs ?? CLIENT_DEFAULTS.outboxTtlMs,
       outboxMaxFrames: options.outboxMaxFrames ?? CLIENT_DEFAULTS.outboxMaxFrames,
-      maxDataFramesPerSecond: options.maxDataFramesPerSecond ?? CLIENT_DEFAULTS.maxDataFramesPerSecond
+      maxDataFramesPerSecond: options.maxDataFramesPerSecond ?? CLIENT_DEFAULTS.maxDataFramesPerSecond,
+      maxNestingDepth: options.maxNestingDepth ?? CLIENT_DEFAULTS.maxNestingDepth
     }
     if (!(this.opts.maxDataFramesPerSecond >= 1)) {
       throw new RangeError('maxDataFramesPerSecond must be at least 1')
@@ -317,6 +332,13 @@ export class ChannelClient extends Emitter<ClientEvents> {
    * Frames lost in flight around a drop are resent when the peer says what it is missing.
    */
   sendData(sessionid: string, data: Record<string, unknown>): void {
+    // Refused here, not when the pacing timer writes it: there, nobody could be told.
+    if (nestsDeeperThan(data, this.opts.maxNestingDepth - 1)) {
+      throw new ChannelError(
+        ResultCode.BAD_REQUEST,
+        `data nests deeper than ${this.opts.maxNestingDepth - 1} levels (frames at most ${this.opts.maxNestingDepth})`
+      )
+    }
     if (this.outbox.length >= this.opts.outboxMaxFrames) {
       const index = this.outbox.findIndex((o) => o.kind === 'data')
       if (index >= 0) {
@@ -473,7 +495,7 @@ export class ChannelClient extends Emitter<ClientEvents> {
     })
     ws.on('message', (data, isBinary) => {
       if (isBinary) return
-      this.receive(data.toString())
+      this.contained('a received frame', () => this.receive(data.toString()))
     })
     ws.on('close', (code, reason) => {
       if (this.ws !== ws) return
@@ -553,9 +575,11 @@ export class ChannelClient extends Emitter<ClientEvents> {
   }
 
   private receive(text: string): void {
-    const parsed = parseFrame(text)
+    const parsed = parseFrame(text, this.opts.maxNestingDepth)
     if (!parsed.ok) {
-      this.emit('error', new Error(`unreadable frame from server: ${parsed.error.result_msg}`))
+      const reason = `unreadable frame from server: ${parsed.error.result_msg}`
+      this.emit('refused', reason, parsed.error.partial?.sessionid ?? null)
+      this.emit('error', new Error(reason))
       return
     }
     const frame = parsed.frame
@@ -697,7 +721,7 @@ export class ChannelClient extends Emitter<ClientEvents> {
         this.paceTimer = setTimeout(
           () => {
             this.paceTimer = null
-            this.pump()
+            this.contained('the paced outbox', () => this.pump())
           },
           Math.max(1, this.paceWindowStart + 1000 - now)
         )
@@ -718,6 +742,25 @@ export class ChannelClient extends Emitter<ClientEvents> {
       this.emit('sent', frame)
     }
     if (expired.length) this.emit('expired', expired)
+  }
+
+  /**
+   * Runs work that no caller waits on (a socket event, a timer): a failure in it, or in a
+   * listener it calls, is logged and reported as an error of this connection, and the process
+   * carries on.
+   */
+  private contained(what: string, work: () => void): void {
+    try {
+      work()
+    } catch (e) {
+      const error = e instanceof Error ? e : new Error(String(e))
+      console.error(`channel client ${this.url}: ${what} failed: ${error.message}`)
+      try {
+        this.emit('error', error)
+      } catch {
+        // a failing error listener has nobody left to tell
+      }
+    }
   }
 
   private settle(reply: ReplyFrame): void {

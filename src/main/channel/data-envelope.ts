@@ -11,6 +11,8 @@
  * "Envelope and parsing".
  */
 
+import { MAX_NESTING_DEPTH } from '../../shared/input-rules'
+
 /** The frame needs the full parser: not a data frame, malformed, or unusual in some way. */
 export const FALL_BACK = null
 
@@ -104,9 +106,14 @@ let wordsOffset = 0
  * a sessionid that is not a string (parseFrame turns numbers into strings), any of operation,
  * channeltype, uuid or trxid that is not a string.
  * When the sessionid is `expectedSessionId` (the one its sender usually names), that very string
- * is returned rather than a new copy.
+ * is returned rather than a new copy. A frame nesting deeper than `maxDepth` (the frame itself
+ * is level 1) falls back too: parseFrame refuses it with 400.
  */
-export function readDataEnvelope(buf: Buffer, expectedSessionId?: string): DataEnvelope {
+export function readDataEnvelope(
+  buf: Buffer,
+  expectedSessionId?: string,
+  maxDepth: number = MAX_NESTING_DEPTH
+): DataEnvelope {
   const end = buf.length
   if (words.buffer !== buf.buffer) words = new DataView(buf.buffer)
   wordsOffset = buf.byteOffset
@@ -144,7 +151,7 @@ export function readDataEnvelope(buf: Buffer, expectedSessionId?: string): DataE
       i = stringEnd(buf, i + 1, end)
     } else {
       if (key === KEY.DATA && first !== OPEN_BRACE) return FALL_BACK // data must be an object
-      i = valueEnd(buf, i, end)
+      i = valueEnd(buf, i, end, maxDepth - 1)
     }
     if (i === INVALID) return FALL_BACK
     i = skipWhitespace(buf, i, end)
@@ -174,14 +181,16 @@ function knownKey(buf: Uint8Array, start: number, end: number): number {
 
 /**
  * Skips one JSON value starting at `i` (no whitespace before it); returns the index after it,
- * or INVALID. Iterative, so that deep nesting cannot overflow the stack.
+ * or INVALID (also when containers nest more than `maxDepth` levels, empty ones included).
+ * Iterative, so that deep nesting cannot overflow the stack.
  */
-function valueEnd(buf: Uint8Array, i: number, end: number): number {
+function valueEnd(buf: Uint8Array, i: number, end: number, maxDepth: number): number {
   let depth = 0
   for (;;) {
     // A value is expected at i.
     if (i === INVALID || i >= end) return INVALID
     const c = buf[i]!
+    if ((c === OPEN_BRACE || c === OPEN_BRACKET) && depth >= maxDepth) return INVALID
     if (c === QUOTE) {
       i = stringEnd(buf, i + 1, end)
     } else if (c === OPEN_BRACE) {

@@ -1,3 +1,5 @@
+import { MAX_ID_LENGTH, MAX_NESTING_DEPTH } from '../../shared/input-rules'
+
 /**
  * Every limit of the channel server, named and overridable (ChannelServerOptions.limits,
  * or `npm run serve -- --limit name=value`). PROTOCOL.md fixes some of them; the rest are ours.
@@ -27,6 +29,11 @@ export interface ServerLimits {
    * it on the next turn of the event loop): one busy sender cannot hold up every other session.
    */
   maxReadBurstBytes: number
+  /**
+   * Containers a frame may nest (the frame itself is level 1); deeper frames get 400 and are not
+   * relayed, so that nothing downstream serialises them into a stack overflow.
+   */
+  maxNestingDepth: number
   /** Frames that are not JSON text (or binary) tolerated per connection before it is closed. */
   badFrameAllowance: number
   /** Sessions one uuid may have created and still hold. */
@@ -75,12 +82,13 @@ export const DEFAULT_LIMITS: Readonly<ServerLimits> = Object.freeze({
   maxPayloadBytes: 256 * 1024,
   framesPerWindow: 200,
   maxReadBurstBytes: 256 * 1024,
+  maxNestingDepth: MAX_NESTING_DEPTH,
   badFrameAllowance: 10,
   maxSessionsPerUuid: 32,
   maxJoinersPerSession: 1,
   maxBufferedBytes: 4 * 1024 * 1024,
-  maxSessionIdLength: 128,
-  maxUuidLength: 128,
+  maxSessionIdLength: MAX_ID_LENGTH,
+  maxUuidLength: MAX_ID_LENGTH,
   maxConnections: 20_000,
   maxConnectionsPerIp: 512,
   handshakesPerIpPerWindow: 256,
@@ -113,6 +121,7 @@ const AT_LEAST_ONE: readonly (keyof ServerLimits)[] = [
   'maxFrameBytes',
   'maxPayloadBytes',
   'maxReadBurstBytes',
+  'maxNestingDepth',
   'maxConnections',
   'maxConnectionsPerIp',
   'handshakesPerIpPerWindow',

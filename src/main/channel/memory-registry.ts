@@ -293,7 +293,7 @@ export class MemoryRegistry implements SessionRegistry {
   relayFast(conn: Connection, raw: Buffer): boolean {
     if (conn.uuid === null || conn.sessions === null) return false // refused either way
     // A sender usually has one session: naming its id spares a copy of the id from the frame.
-    const sessionid = readDataEnvelope(raw, soleSession(conn)?.id)
+    const sessionid = readDataEnvelope(raw, soleSession(conn)?.id, this.limits.maxNestingDepth)
     if (sessionid === FALL_BACK) return false
     const session = this.relayTarget(conn, sessionid)
     if (session === null) return false

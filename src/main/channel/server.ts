@@ -16,6 +16,7 @@ import {
   isDevModeOperation,
   parseFrame
 } from '../../shared/protocol'
+import { identifierProblem } from '../../shared/input-rules'
 import { AccessControl } from './access'
 import { type Connection, FrameWriter, type TapEvent } from './connection'
 import { type Logger, silentLogger } from '../log'
@@ -491,7 +492,8 @@ export class ChannelServer {
       ws,
       address,
       uuid: null,
-      connectedAt: this.now,
+      // The exact time (once per connection), so that the login timeout never fires early.
+      connectedAt: Date.now(),
       lastSeen: this.now,
       framesInWindow: 0,
       rateNoticeSent: false,
@@ -602,7 +604,7 @@ export class ChannelServer {
     if (this.tap === undefined && this.registry.relayFast(conn, buf)) return
     const text = buf.toString('utf8')
     if (this.tap) this.tap({ direction: 'in', connectionId: conn.id, uuid: conn.uuid, text, at: Date.now() })
-    const parsed = parseFrame(text)
+    const parsed = parseFrame(text, this.limits.maxNestingDepth)
     if (!parsed.ok) {
       const { error } = parsed
       if (error.field === undefined) return this.badFrame(conn, error.result_msg)
@@ -666,14 +668,8 @@ export class ChannelServer {
   private auth(conn: Connection, req: RequestFrame): void {
     const uuid = req.uuid
     if (!uuid) return this.sendError(conn, req, ResultCode.BAD_REQUEST, 'missing field "uuid"')
-    if (uuid.length > this.limits.maxUuidLength) {
-      return this.sendError(
-        conn,
-        req,
-        ResultCode.BAD_REQUEST,
-        `field "uuid" is longer than ${this.limits.maxUuidLength}`
-      )
-    }
+    const problem = identifierProblem(uuid, 'uuid', this.limits.maxUuidLength)
+    if (problem) return this.sendError(conn, req, ResultCode.BAD_REQUEST, problem)
     if (!this.access.uuidAllowed(uuid)) {
       // The connection stays unauthenticated; the auth timeout closes it.
       return this.sendError(conn, req, ResultCode.FORBIDDEN, `uuid "${uuid}" is not allowed on this server`)
@@ -709,6 +705,9 @@ export class ChannelServer {
     this.now = Date.now()
     const { authTimeoutMs, idleTimeoutMs } = this.limits
     for (const conn of this.connections) {
+      // lastSeen is read from the coarse clock, which lags by up to a sweep: a frame that arrived
+      // since the last sweep is counted as arriving now, so the idle cut-off never fires early.
+      if (conn.framesInWindow > 0) conn.lastSeen = this.now
       conn.framesInWindow = 0
       conn.rateNoticeSent = false
       conn.burstBytes = 0

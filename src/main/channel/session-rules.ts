@@ -1,5 +1,6 @@
 /** Rules every session registry applies alike: ids, resume tokens. */
 import { randomBytes } from 'node:crypto'
+import { identifierProblem } from '../../shared/input-rules'
 import { RESUME_TOKEN_KEY, type RequestFrame } from '../../shared/protocol'
 
 /** A generated session id: 16 random bytes, URL-safe (128 bits); `taken` says an id is in use. */
@@ -10,13 +11,9 @@ export function newSessionId(taken: (id: string) => boolean): string {
   return id
 }
 
-/** Why a client-chosen session id cannot be used, or null. */
+/** Why a client-chosen session id cannot be used, or null (the one identifier rule). */
 export function checkSessionId(id: string, maxLength: number): string | null {
-  if (id.length === 0) return 'field "sessionid" is empty'
-  if (id.length > maxLength) return `field "sessionid" is longer than ${maxLength}`
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(id)) return 'field "sessionid" contains control characters'
-  return null
+  return identifierProblem(id, 'sessionid', maxLength)
 }
 
 /** A place's resume token: 16 random bytes, URL-safe. */

@@ -14,8 +14,10 @@ import {
   type Outcome,
   type Settings,
   type WindowStatus,
+  checkRequest,
   isCommandName
 } from '../../shared/contract'
+import { serverUrlProblem } from '../../shared/input-rules'
 import { ResultCode } from '../../shared/protocol'
 import { CLIENT_DEFAULTS, ChannelClient, ChannelError } from '../channel/client'
 import { ChannelServer, type ChannelServerOptions } from '../channel/server'
@@ -49,7 +51,10 @@ export interface CoreHooks {
 export type Emit = <E extends EventName>(name: E, payload: Events[E]) => void
 
 /** Limits on what one renderer may hold, so that a runaway page cannot exhaust the main process. */
-export const SCOPE_LIMITS = { maxConnections: 64, maxIdLength: 128 } as const
+export const SCOPE_LIMITS = {
+  /** Channel connections one page may hold at once. */
+  maxConnections: 64
+} as const
 
 export class AppCore {
   private server: ChannelServer | null = null
@@ -64,6 +69,9 @@ export class AppCore {
   }
 
   static async start(options: CoreOptions): Promise<AppCore> {
+    // A configured server URL (--server) follows the rule every other entry follows.
+    const problem = options.serverUrl ? serverUrlProblem(options.serverUrl) : null
+    if (problem) throw new Error(problem)
     const core = new AppCore(options)
     await core.settings.load()
     if (options.embeddedServer !== false) {
@@ -155,24 +163,18 @@ export class Scope {
         }
       },
       'channel:connect': (req) => this.connect(req),
-      'channel:disconnect': (req) => this.disconnect(str(req, 'connectionId')),
+      'channel:disconnect': (req) => this.disconnect(req.connectionId),
       'channel:create': async (req) => {
-        const sessionid = optStr(req, 'sessionid')
-        const channeltype = optStr(req, 'channeltype')
+        const { sessionid, channeltype } = req
         const id = await this.client(req).createSession({
           ...(sessionid ? { sessionid } : {}),
           ...(channeltype ? { channeltype } : {})
         })
         return { sessionid: id }
       },
-      'channel:join': (req) => this.client(req).joinSession(str(req, 'sessionid')),
-      'channel:destroy': (req) => this.client(req).destroySession(str(req, 'sessionid')),
-      'channel:send': (req) => {
-        const data = (req as { data?: unknown }).data
-        if (typeof data !== 'object' || data === null || Array.isArray(data))
-          throw badRequest('data must be an object')
-        this.client(req).sendData(str(req, 'sessionid'), data as Record<string, unknown>)
-      },
+      'channel:join': (req) => this.client(req).joinSession(req.sessionid),
+      'channel:destroy': (req) => this.client(req).destroySession(req.sessionid),
+      'channel:send': (req) => this.client(req).sendData(req.sessionid, req.data),
       'channel:keepalive': async (req) => ({ reply: await this.client(req).keepalive() }),
       'shell:openExternal': async (req) => {
         const open = this.core.hooks.openExternal
@@ -181,15 +183,10 @@ export class Scope {
             ResultCode.NOT_SUPPORTED,
             'opening links is available in the desktop app only'
           )
-        return { opened: await open(str(req, 'url')) }
+        return { opened: await open(req.url) }
       },
       'app:reportStatus': (req) => {
-        const r = (req ?? {}) as Partial<WindowStatus>
-        this.status = {
-          liveCalls: Number.isFinite(r.liveCalls) ? Number(r.liveCalls) : 0,
-          joinedWebClients: Number.isFinite(r.joinedWebClients) ? Number(r.joinedWebClients) : 0,
-          transmitting: r.transmitting === true
-        }
+        this.status = req
         this.core.hooks.onStatus?.(this.core.statuses())
       },
       'history:list': () => this.core.history.list(),
@@ -220,8 +217,11 @@ export class Scope {
       if (this.disposed) throw new ChannelError(ResultCode.SYSTEM_ERROR, 'this window is closing')
       if (!isCommandName(name))
         throw new ChannelError(ResultCode.NOT_SUPPORTED, `unknown command "${String(name)}"`)
+      // Both hosts come through here: each request is checked against its command's schema.
+      const checked = checkRequest(name, req)
+      if (!checked.ok) throw badRequest(checked.message)
       const handler = this.handlers[name] as (r: unknown) => unknown
-      return { ok: true, value: await handler(req) }
+      return { ok: true, value: await handler(checked.value) }
     } catch (e) {
       return { ok: false, error: toErrorShape(e) }
     }
@@ -241,10 +241,8 @@ export class Scope {
   }
 
   private async connect(req: Commands['channel:connect']['req']): Promise<void> {
-    const connectionId = str(req, 'connectionId')
-    const uuid = str(req, 'uuid')
-    const url = optStr(req, 'url') || this.core.info().defaultServerUrl
-    if (!/^wss?:\/\//.test(url)) throw badRequest(`server URL must start with ws:// or wss://, got "${url}"`)
+    const { connectionId, uuid } = req
+    const url = req.url || this.core.info().defaultServerUrl
     this.disconnect(connectionId)
     if (this.clients.size >= SCOPE_LIMITS.maxConnections) {
       throw new ChannelError(
@@ -252,7 +250,7 @@ export class Scope {
         `at most ${SCOPE_LIMITS.maxConnections} connections per window`
       )
     }
-    const channeltype = optStr(req, 'channeltype')
+    const channeltype = req.channeltype
     const embedded = this.core.embeddedServer
     const client = new ChannelClient({
       url,
@@ -291,6 +289,9 @@ export class Scope {
     client.on('missed', (sessionid, count) =>
       this.emit('channel:notice', { connectionId, sessionid, kind: 'missed', count })
     )
+    client.on('refused', (_reason, sessionid) =>
+      this.emit('channel:notice', { connectionId, sessionid, kind: 'refused', count: 1 })
+    )
     client.on('error', () => undefined) // surfaced through state events and rejected requests
     try {
       await client.connect()
@@ -309,8 +310,7 @@ export class Scope {
     this.emit('channel:state', { connectionId, state: 'closed', detail: 'disconnected' })
   }
 
-  private client(req: unknown): ChannelClient {
-    const connectionId = str(req, 'connectionId')
+  private client({ connectionId }: { connectionId: string }): ChannelClient {
     const client = this.clients.get(connectionId)
     if (!client)
       throw new ChannelError(ResultCode.NOT_FOUND, `no connection "${connectionId}": connect first`)
@@ -320,20 +320,6 @@ export class Scope {
 
 function badRequest(message: string): ChannelError {
   return new ChannelError(ResultCode.BAD_REQUEST, message)
-}
-
-function str(req: unknown, key: string): string {
-  const v = typeof req === 'object' && req !== null ? (req as Record<string, unknown>)[key] : undefined
-  if (typeof v !== 'string' || v.length === 0) throw badRequest(`missing field "${key}"`)
-  if (v.length > SCOPE_LIMITS.maxIdLength)
-    throw badRequest(`field "${key}" is longer than ${SCOPE_LIMITS.maxIdLength}`)
-  return v
-}
-
-function optStr(req: unknown, key: string): string | undefined {
-  const v = typeof req === 'object' && req !== null ? (req as Record<string, unknown>)[key] : undefined
-  if (v === undefined || v === null || v === '') return undefined
-  return str(req, key)
 }
 
 function toErrorShape(e: unknown): BridgeErrorShape {

@@ -1,6 +1,7 @@
 /** Call history kept as one JSON file in the user-data folder, newest last, bounded. */
 import { join } from 'node:path'
-import type { CallRecord } from '../../shared/contract'
+import * as v from 'valibot'
+import { type CallRecord, CallRecordSchema, checkRequest } from '../../shared/contract'
 import { JsonFile } from './json-file'
 
 export const HISTORY_FILE = 'call-history.json'
@@ -43,7 +44,11 @@ export class HistoryStore {
     try {
       const raw = await this.file.read()
       if (Array.isArray(raw))
-        this.records = raw.flatMap((r) => (isRecord(r) ? [r] : [])).slice(-HISTORY_LIMIT)
+        this.records = raw.slice(-HISTORY_LIMIT).flatMap((r) => {
+          // Unknown keys are left behind, so a record read back is exactly a CallRecord.
+          const parsed = v.safeParse(CallRecordSchema, r)
+          return parsed.success ? [parsed.output] : []
+        })
     } catch {
       // No history yet, or an unreadable file: start empty; the next save writes a good one.
     }
@@ -54,35 +59,9 @@ export class HistoryStore {
   }
 }
 
-function isRecord(r: unknown): r is CallRecord {
-  try {
-    validateRecord(r)
-    return true
-  } catch {
-    return false
-  }
-}
-
 /** Throws a message naming the bad field. */
 export function validateRecord(r: unknown): CallRecord {
-  const o = (typeof r === 'object' && r !== null ? r : {}) as Record<string, unknown>
-  if (o.role !== 'speaker' && o.role !== 'console') throw new Error('field "role" must be speaker or console')
-  for (const k of ['sessionid', 'localId', 'outcome'] as const) {
-    if (typeof o[k] !== 'string' || (o[k] as string).length > 256)
-      throw new Error(`field "${k}" must be a string of at most 256 characters`)
-  }
-  for (const k of ['startedAt', 'endedAt'] as const) {
-    if (typeof o[k] !== 'number' || !Number.isFinite(o[k]))
-      throw new Error(`field "${k}" must be a time in ms`)
-  }
-  if ((o.endedAt as number) < (o.startedAt as number))
-    throw new Error('field "endedAt" is before "startedAt"')
-  return {
-    role: o.role,
-    sessionid: o.sessionid as string,
-    localId: o.localId as string,
-    startedAt: o.startedAt as number,
-    endedAt: o.endedAt as number,
-    outcome: o.outcome as string
-  }
+  const checked = checkRequest('history:add', r)
+  if (!checked.ok) throw new Error(checked.message)
+  return checked.value as CallRecord
 }

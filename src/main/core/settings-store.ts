@@ -1,10 +1,16 @@
-/** Settings persisted as one JSON file in the user-data folder; unknown or invalid keys are dropped. */
+/**
+ * Settings persisted as one JSON file in the user-data folder. Each field is checked with its
+ * schema (SETTINGS_FIELD_SCHEMAS); unknown keys and values that fail are dropped, and the field
+ * keeps its current value.
+ */
 import { join } from 'node:path'
+import * as v from 'valibot'
 import {
   type AudioProcessing,
   DEFAULT_SETTINGS,
-  QUALITY_ALARM_RANGE,
+  MAX_REMEMBERED_MICROPHONES,
   type QualityAlarms,
+  SETTINGS_FIELD_SCHEMAS,
   type Settings
 } from '../../shared/contract'
 import { JsonFile } from './json-file'
@@ -44,64 +50,49 @@ export class SettingsStore {
 
 function sanitize(input: unknown, base: Settings): Settings {
   const out = { ...base }
-  if (typeof input !== 'object' || input === null) return out
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) return out
   const src = input as Record<string, unknown>
-  for (const key of Object.keys(DEFAULT_SETTINGS) as (keyof Settings)[]) {
+  for (const key of Object.keys(SETTINGS_FIELD_SCHEMAS) as (keyof Settings)[]) {
     const value = src[key]
-    if (value === undefined || typeof value !== typeof DEFAULT_SETTINGS[key]) continue
-    if (key === 'language' && value !== 'ko' && value !== 'en' && value !== 'auto') continue
-    if (key === 'audioProcessing') {
-      out.audioProcessing = sanitizeProcessing(value, base.audioProcessing)
-      continue
+    if (value === undefined) continue
+    if (key === 'audioProcessing') out.audioProcessing = sanitizeProcessing(value, base.audioProcessing)
+    else if (key === 'qualityAlarms') out.qualityAlarms = sanitizeAlarms(value, base.qualityAlarms)
+    else {
+      const parsed = v.safeParse(SETTINGS_FIELD_SCHEMAS[key], value)
+      if (parsed.success) (out as Record<string, unknown>)[key] = parsed.output
     }
-    if (key === 'qualityAlarms') {
-      out.qualityAlarms = sanitizeAlarms(value, base.qualityAlarms)
-      continue
-    }
-    ;(out as Record<string, unknown>)[key] = value
   }
   return out
 }
 
-/** Bounded: a settings file is no place for an unbounded map. */
-export const MAX_REMEMBERED_MICROPHONES = 64
-
+/** Each microphone's entry that passes stays, up to the bound; a wholly wrong value changes nothing. */
 function sanitizeProcessing(
   input: unknown,
   base: Record<string, AudioProcessing>
 ): Record<string, AudioProcessing> {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) return base
+  const entry = SETTINGS_FIELD_SCHEMAS.audioProcessing.pipe[0].value
+  const key = SETTINGS_FIELD_SCHEMAS.audioProcessing.pipe[0].key
   const out: Record<string, AudioProcessing> = {}
-  for (const [id, v] of Object.entries(input as Record<string, unknown>).slice(
+  for (const [id, value] of Object.entries(input as Record<string, unknown>).slice(
     0,
     MAX_REMEMBERED_MICROPHONES
   )) {
-    if (typeof v !== 'object' || v === null || id.length > 256) continue
-    const p = v as Record<string, unknown>
-    if (
-      typeof p.echoCancellation !== 'boolean' ||
-      typeof p.noiseSuppression !== 'boolean' ||
-      typeof p.autoGainControl !== 'boolean'
-    )
-      continue
-    out[id] = {
-      echoCancellation: p.echoCancellation,
-      noiseSuppression: p.noiseSuppression,
-      autoGainControl: p.autoGainControl
-    }
+    const parsed = v.safeParse(entry, value)
+    if (parsed.success && v.is(key, id)) out[id] = parsed.output
   }
   return out
 }
 
-/** Each alarm that is a number within its range replaces the current one; the rest stay. */
+/** Each alarm that passes its schema replaces the current one; the rest stay. */
 function sanitizeAlarms(input: unknown, base: QualityAlarms): QualityAlarms {
   const out = { ...base }
   if (typeof input !== 'object' || input === null || Array.isArray(input)) return out
   const src = input as Record<string, unknown>
-  for (const key of Object.keys(QUALITY_ALARM_RANGE) as (keyof QualityAlarms)[]) {
-    const v = src[key]
-    const { min, max } = QUALITY_ALARM_RANGE[key]
-    if (typeof v === 'number' && Number.isFinite(v) && v >= min && v <= max) out[key] = v
+  const alarms = SETTINGS_FIELD_SCHEMAS.qualityAlarms.entries
+  for (const key of Object.keys(alarms) as (keyof QualityAlarms)[]) {
+    const parsed = v.safeParse(alarms[key], src[key])
+    if (parsed.success) out[key] = parsed.output
   }
   return out
 }

@@ -8,6 +8,10 @@ import { COMMAND_NAMES, type Outcome } from '../../shared/contract'
 import { ResultCode } from '../../shared/protocol'
 import type { AppCore, Scope } from '../core/app-core'
 
+/** What a page is told when the app could not deliver one of its messages. */
+export const SEND_FAILED_DETAIL =
+  'the app could not deliver a message to this page; its connections were closed'
+
 export type SenderCheck = (event: IpcMainInvokeEvent) => boolean
 
 export interface IpcOptions {
@@ -38,7 +42,27 @@ export function registerIpc(
     const existing = scopes.get(contents.id)
     if (existing) return existing.scope
     const scope = core.openScope((name, payload) => {
-      if (!contents.isDestroyed()) contents.send(name, payload)
+      if (contents.isDestroyed()) return
+      try {
+        contents.send(name, payload)
+      } catch (e) {
+        // Events are sent from socket callbacks and timers: a payload that cannot be sent ends
+        // this page's scope (with a reason it can show), never the app.
+        console.error(`ipc: ${name} could not be sent to a page: ${String(e)}`)
+        const connectionIds = scope.connectionIds
+        release()
+        for (const connectionId of connectionIds) {
+          try {
+            contents.send('channel:state', {
+              connectionId,
+              state: 'closed',
+              detail: SEND_FAILED_DETAIL
+            })
+          } catch {
+            // the page is gone for good
+          }
+        }
+      }
     })
     // A reload or navigation starts a new page: the old page's connections go with it. The
     // listeners go too, so that a window reloaded many times does not pile them up.

@@ -16,6 +16,7 @@ import {
   type Events,
   isFireAndForget
 } from '../../shared/contract'
+import { ResultCode } from '../../shared/protocol'
 import type { AppCore } from '../core/app-core'
 import { CONTENT_SECURITY_POLICY } from '../electron/security'
 
@@ -28,10 +29,43 @@ export interface BrowserHostOptions {
   token?: string
   /** See BRIDGE_DEFER_MS. */
   deferMs?: number
+  limits?: Partial<HostLimits>
 }
 
-/** Largest bridge message accepted from a page (signaling payloads are a few KB). */
-export const BRIDGE_MAX_MESSAGE_BYTES = 256 * 1024
+/** What one page, and all pages together, may cost the host; each one named and overridable. */
+export interface HostLimits {
+  /** Largest bridge message accepted from a page (signaling payloads are a few KB). */
+  maxMessageBytes: number
+  /**
+   * Bytes queued for a page that does not read before it is cut off (close 4429): a page that
+   * asks and never reads its answers would otherwise hold them all in the host's memory.
+   */
+  maxBufferedBytes: number
+  /** Commands of one page being handled at once; the excess is answered 429 straight away. */
+  maxPendingCalls: number
+  /** Open /bridge sockets in all; further upgrades get HTTP 503. */
+  maxPages: number
+  /** A page cut off that does not answer the close is dropped after this long. */
+  closeTimeoutMs: number
+}
+
+export const HOST_LIMITS: Readonly<HostLimits> = Object.freeze({
+  maxMessageBytes: 256 * 1024,
+  maxBufferedBytes: 8 * 1024 * 1024,
+  maxPendingCalls: 256,
+  maxPages: 32,
+  closeTimeoutMs: 2_000
+})
+
+/** Largest bridge message accepted from a page (kept for callers of the old name). */
+export const BRIDGE_MAX_MESSAGE_BYTES = HOST_LIMITS.maxMessageBytes
+
+/** Close codes a page may see, with a reason it can show. */
+export const BridgeClose = {
+  BAD_MESSAGE: 1008,
+  HOST_ERROR: 1011,
+  SLOW_READER: 4429
+} as const
 
 const CONTENT_TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -69,17 +103,42 @@ function canWait(msg: BridgeHostMessage, command?: string): boolean {
  * of all messages is kept.
  */
 class PageOutbox {
-  private batch: BridgeHostMessage[] = []
+  /** The batch's messages, each already JSON: its size is known as it grows. */
+  private batch: string[] = []
+  private batchBytes = 0
   private immediate: NodeJS.Immediate | null = null
   private timer: NodeJS.Timeout | null = null
+  private closed = false
 
   constructor(
     private readonly ws: WebSocket,
-    private readonly deferMs: number
+    private readonly deferMs: number,
+    private readonly maxBufferedBytes: number,
+    /** The page cannot be served any more: cut it off with this close code and reason. */
+    private readonly cutOff: (code: number, reason: string) => void
   ) {}
 
+  /**
+   * Called from command results and from events of sockets and timers: a message that cannot be
+   * encoded, or a page that lets its messages pile up, ends this page, never the host.
+   */
   send(msg: BridgeHostMessage, command?: string): void {
-    this.batch.push(msg)
+    if (this.closed) return
+    let text: string
+    try {
+      text = JSON.stringify(msg)
+    } catch (e) {
+      console.error(`browser host: a message for a page could not be encoded: ${String(e)}`)
+      return this.cutOff(BridgeClose.HOST_ERROR, 'the host could not encode a message for this page')
+    }
+    this.batchBytes += text.length + 1
+    if (this.ws.bufferedAmount + this.batchBytes > this.maxBufferedBytes) {
+      return this.cutOff(
+        BridgeClose.SLOW_READER,
+        `the page did not read its messages (over ${this.maxBufferedBytes} bytes waiting)`
+      )
+    }
+    this.batch.push(text)
     if (this.immediate) return
     if (!canWait(msg, command)) this.immediate = setImmediate(() => this.flush())
     else this.timer ??= setTimeout(() => this.flush(), this.deferMs)
@@ -87,15 +146,18 @@ class PageOutbox {
 
   /** Drops what is still held: the page is gone. */
   close(): void {
+    this.closed = true
     this.cancel()
     this.batch = []
+    this.batchBytes = 0
   }
 
   private flush(): void {
     this.cancel()
     const messages = this.batch
     this.batch = []
-    if (this.ws.readyState === this.ws.OPEN) this.ws.send(JSON.stringify(messages))
+    this.batchBytes = 0
+    if (this.ws.readyState === this.ws.OPEN) this.ws.send(`[${messages.join(',')}]`)
   }
 
   private cancel(): void {
@@ -113,27 +175,54 @@ export class BrowserHost {
   private readonly sockets = new Set<WebSocket>()
   private readonly root: string
   private address: AddressInfo | null = null
+  readonly limits: HostLimits
 
   constructor(private readonly options: BrowserHostOptions) {
     this.token = options.token ?? randomBytes(16).toString('hex')
     this.root = resolve(options.rendererDir)
+    this.limits = { ...HOST_LIMITS, ...options.limits }
   }
 
   async start(): Promise<string> {
     const wss = new WebSocketServer({
       noServer: true,
-      maxPayload: BRIDGE_MAX_MESSAGE_BYTES,
+      maxPayload: this.limits.maxMessageBytes,
       perMessageDeflate: false
     })
-    const http = createServer((req, res) => void this.serve(req, res))
+    const http = createServer((req, res) => {
+      this.serve(req, res).catch((e: unknown) => {
+        console.error(`browser host: ${req.method ?? '?'} failed: ${String(e)}`)
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' }).end('host error\n')
+        else res.destroy()
+      })
+    })
+    // Requests that Node's parser refuses (bad request line, bad headers) get 400, not a crash.
+    http.on('clientError', (_err, socket) => {
+      if (socket.writable)
+        socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
+      else socket.destroy()
+    })
     http.on('upgrade', (req, socket, head) => {
       socket.on('error', () => socket.destroy())
-      const url = new URL(req.url ?? '/', 'http://x')
-      if (url.pathname !== '/bridge' || !this.tokenOk(url.searchParams.get('token'))) {
-        socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
-        return
+      const refuse = (status: string): void => {
+        socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
       }
-      wss.handleUpgrade(req, socket, head, (ws) => this.attach(ws))
+      try {
+        if (!this.hostOk(req)) return refuse('421 Misdirected Request')
+        const url = requestUrl(req)
+        if (url === null) return refuse('400 Bad Request')
+        if (url.pathname !== '/bridge' || !this.tokenOk(url.searchParams.get('token')))
+          return refuse('403 Forbidden')
+        // A browser always names the page's origin: only the host's own pages may drive it.
+        const origin = req.headers.origin
+        if (origin !== undefined && origin !== `http://${req.headers.host ?? ''}`)
+          return refuse('403 Forbidden')
+        if (this.sockets.size >= this.limits.maxPages) return refuse('503 Service Unavailable')
+        wss.handleUpgrade(req, socket, head, (ws) => this.attach(ws))
+      } catch (e) {
+        console.error(`browser host: an upgrade failed: ${String(e)}`)
+        socket.destroy()
+      }
     })
     this.http = http
     this.wss = wss
@@ -178,9 +267,39 @@ export class BrowserHost {
     return a.length === b.length && timingSafeEqual(a, b)
   }
 
+  /**
+   * Whether the request names this host: a loopback name (or the address it was told to bind).
+   * Anything else is a page of another site that reached us through DNS rebinding.
+   */
+  private hostOk(req: IncomingMessage): boolean {
+    const host = req.headers.host
+    if (host === undefined) return false
+    const m = /^(\[[0-9a-fA-F:.]+\]|[^:[\]]+)(?::(\d{1,5}))?$/.exec(host)
+    if (!m) return false
+    const name = m[1]!.toLowerCase()
+    if (m[2] !== undefined && Number(m[2]) !== this.address?.port) return false
+    return isLoopbackName(name) || name === this.options.host || `[${this.options.host ?? ''}]` === name
+  }
+
   private attach(ws: WebSocket): void {
     this.sockets.add(ws)
-    const outbox = new PageOutbox(ws, this.options.deferMs ?? BRIDGE_DEFER_MS)
+    let pending = 0
+    let closing = false
+    const cutOff = (code: number, reason: string): void => {
+      if (closing) return
+      closing = true
+      scope.dispose()
+      outbox.close()
+      ws.close(code, reason)
+      // A page that does not read will not read the close either.
+      setTimeout(() => ws.terminate(), this.limits.closeTimeoutMs).unref()
+    }
+    const outbox = new PageOutbox(
+      ws,
+      this.options.deferMs ?? BRIDGE_DEFER_MS,
+      this.limits.maxBufferedBytes,
+      cutOff
+    )
     const scope = this.options.core.openScope((name, payload) =>
       outbox.send({ kind: 'event', name, payload })
     )
@@ -191,25 +310,46 @@ export class BrowserHost {
       scope.dispose()
     })
     ws.on('message', (data, isBinary) => {
+      if (closing) return
       let msg: BridgeClientMessage
       try {
         if (isBinary) throw new Error('binary')
         msg = JSON.parse(data.toString()) as BridgeClientMessage
-        if (msg.kind !== 'call' || typeof msg.id !== 'number') throw new Error('shape')
+        if (typeof msg !== 'object' || msg === null || msg.kind !== 'call' || !Number.isSafeInteger(msg.id))
+          throw new Error('shape')
       } catch {
-        ws.close(1008, 'bridge messages are JSON {kind:"call", id, name, req}')
+        cutOff(BridgeClose.BAD_MESSAGE, 'bridge messages are JSON {kind:"call", id, name, req}')
         return
       }
-      void scope
-        .handle(msg.name, msg.req)
-        .then((outcome) => outbox.send({ kind: 'result', id: msg.id, outcome }, msg.name))
+      const { id, name } = msg
+      if (pending >= this.limits.maxPendingCalls) {
+        const error = {
+          result_cd: ResultCode.RATE_LIMITED,
+          message: `more than ${this.limits.maxPendingCalls} commands at once; wait for their answers`
+        }
+        outbox.send({ kind: 'result', id, outcome: { ok: false, error } })
+        return
+      }
+      pending++
+      void scope.handle(name, msg.req).then((outcome) => {
+        pending--
+        outbox.send({ kind: 'result', id, outcome }, typeof name === 'string' ? name : undefined)
+      })
     })
   }
 
   private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://x')
     res.setHeader('X-Content-Type-Options', 'nosniff')
     res.setHeader('Referrer-Policy', 'no-referrer')
+    if (!this.hostOk(req)) {
+      res.writeHead(421, { 'content-type': 'text/plain' }).end('this host answers to loopback names only\n')
+      return
+    }
+    const url = requestUrl(req)
+    if (url === null) {
+      res.writeHead(400, { 'content-type': 'text/plain' }).end('bad request target\n')
+      return
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { Allow: 'GET, HEAD' }).end()
       return
@@ -223,7 +363,11 @@ export class BrowserHost {
       res.end(JSON.stringify(this.options.core.info()))
       return
     }
-    const rel = url.pathname === '/' ? '/index.html' : decodeURIComponent(url.pathname)
+    const rel = url.pathname === '/' ? '/index.html' : decodePath(url.pathname)
+    if (rel === null) {
+      res.writeHead(400, { 'content-type': 'text/plain' }).end('bad request target\n')
+      return
+    }
     const file = normalize(join(this.root, rel))
     if (file !== this.root && !file.startsWith(this.root + sep)) {
       res.writeHead(403).end()
@@ -250,4 +394,32 @@ export class BrowserHost {
         .end(rel === '/index.html' ? 'the renderer is not built: run `npm run build`\n' : 'not found\n')
     }
   }
+}
+
+/**
+ * The request target as a URL, or null when it is not a plain path (origin-form, RFC 9112 §3.2.1):
+ * `//`, `/\`, absolute URLs and anything the URL parser refuses.
+ */
+function requestUrl(req: IncomingMessage): URL | null {
+  const target = req.url ?? ''
+  if (!target.startsWith('/') || target.startsWith('//') || target.startsWith('/\\')) return null
+  try {
+    return new URL(target, 'http://host.invalid')
+  } catch {
+    return null
+  }
+}
+
+/** The decoded path, or null when its escapes are malformed (`%ZZ`) or it holds a NUL. */
+function decodePath(pathname: string): string | null {
+  try {
+    const decoded = decodeURIComponent(pathname)
+    return decoded.includes('\0') ? null : decoded
+  } catch {
+    return null
+  }
+}
+
+function isLoopbackName(name: string): boolean {
+  return name === 'localhost' || name === '[::1]' || /^127(?:\.\d{1,3}){3}$/.test(name)
 }

@@ -305,7 +305,7 @@ export class RedisRegistry implements SessionRegistry {
     const places = this.places.get(conn)
     if (conn.uuid === null || places === undefined || places.size === 0) return false
     const only = places.size === 1 ? places.keys().next().value : undefined
-    const sessionid = readDataEnvelope(raw, only)
+    const sessionid = readDataEnvelope(raw, only, this.limits.maxNestingDepth)
     if (sessionid === FALL_BACK) return false
     if (sessionid !== undefined && !places.has(sessionid)) return false // refused: the parser's path
     this.relayTo(conn, sessionid, raw, null)

@@ -176,6 +176,10 @@ export const en = {
     '{count} signaling message(s) for session {session} did not reach the other side after a reconnect.',
   'notice.missed':
     '{count} signaling message(s) from the other side of session {session} were lost during a reconnect.',
+  'notice.refused':
+    '{count} message(s) from the channel server for session {session} were refused unread: malformed, or nested too deeply.',
+  'input.invalidId':
+    'An ID may not contain control characters, invisible characters (zero-width, direction marks) or be longer than {max} characters.',
   'notice.dismiss': 'Dismiss',
   'mic.lost': 'The microphone was disconnected. Looking for another one…',
   'mic.recovered': 'The microphone was disconnected; calls now use another microphone.',

@@ -175,6 +175,10 @@ export const ko: Record<MessageKey, string> = {
   'notice.dropped':
     '세션 {session}의 시그널링 메시지 {count}개가 다시 연결한 뒤 상대에게 전달되지 않았습니다.',
   'notice.missed': '세션 {session} 상대의 시그널링 메시지 {count}개가 다시 연결하는 동안 유실되었습니다.',
+  'notice.refused':
+    '세션 {session}에 대해 채널 서버가 보낸 메시지 {count}개를 읽지 않고 거부했습니다: 형식이 잘못되었거나 너무 깊이 중첩되었습니다.',
+  'input.invalidId':
+    'ID에는 제어 문자나 보이지 않는 문자(폭 없는 문자, 방향 표시)를 넣을 수 없고 {max}자를 넘을 수 없습니다.',
   'notice.dismiss': '닫기',
   'mic.lost': '마이크 연결이 끊어졌습니다. 다른 마이크를 찾는 중…',
   'mic.recovered': '마이크 연결이 끊어져 다른 마이크로 통화를 계속합니다.',

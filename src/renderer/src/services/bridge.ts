@@ -46,6 +46,8 @@ export class SocketTransport implements Transport {
   private readonly pending = new Map<number, (o: Outcome<unknown>) => void>()
   private readonly handlers = new Map<string, Set<(p: unknown) => void>>()
   private readonly opened: Promise<boolean>
+  /** Why the host closed this page's bridge (e.g. it did not read its messages), for the person. */
+  private closeReason = ''
 
   constructor(url: string) {
     this.ws = new WebSocket(url)
@@ -63,9 +65,10 @@ export class SocketTransport implements Transport {
         }
       }
     })
-    this.ws.addEventListener('close', () => {
-      for (const settle of this.pending.values())
-        settle({ ok: false, error: { result_cd: 500, message: 'lost the connection to Genie Bridge' } })
+    this.ws.addEventListener('close', (ev: CloseEvent) => {
+      this.closeReason = ev.reason
+      const message = `lost the connection to Genie Bridge${ev.reason ? `: ${ev.reason}` : ''}`
+      for (const settle of this.pending.values()) settle({ ok: false, error: { result_cd: 500, message } })
       this.pending.clear()
     })
   }
@@ -83,7 +86,12 @@ export class SocketTransport implements Transport {
     if (!(await this.opened) || this.ws.readyState !== WebSocket.OPEN) {
       return {
         ok: false,
-        error: { result_cd: 500, message: 'not connected to Genie Bridge (is the host still running?)' }
+        error: {
+          result_cd: 500,
+          message: this.closeReason
+            ? `Genie Bridge closed this page's connection: ${this.closeReason} (reload the page)`
+            : 'not connected to Genie Bridge (is the host still running?)'
+        }
       }
     }
     const id = this.nextId++

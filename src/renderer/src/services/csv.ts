@@ -2,8 +2,9 @@
 export function toCsv(header: readonly string[], rows: readonly (readonly (string | number)[])[]): string {
   const cell = (v: string | number): string => {
     const s = String(v)
-    // A leading =, +, - or @ would be run as a formula by spreadsheet apps.
-    const safe = /^[=+\-@]/.test(s) ? `'${s}` : s
+    // A leading =, +, - or @ would be run as a formula by spreadsheet apps; so would one after a
+    // leading tab or carriage return, which some of them skip.
+    const safe = /^[=+\-@\t\r]/.test(s) ? `'${s}` : s
     return /[",\r\n]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe
   }
   return [header, ...rows].map((r) => r.map(cell).join(',')).join('\r\n') + '\r\n'
