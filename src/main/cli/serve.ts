@@ -5,6 +5,8 @@
  * /readyz turns 503 at once, members are told their sessions end, sockets close, exit 0.
  */
 import pino from 'pino'
+import { ChannelMetrics } from '../channel/metrics'
+import { RedisRegistry } from '../channel/redis/redis-registry'
 import { ChannelServer } from '../channel/server'
 import { type Logger, createLogger, errorText } from '../log'
 import { SERVE_USAGE, parseServeArgs } from './serve-options'
@@ -23,7 +25,30 @@ async function main(): Promise<void> {
     destination: pino.destination({ dest: 2, sync: false }),
     base: { component: 'channel-server' }
   })
-  const server = new ChannelServer({ ...config.server, logger: log })
+  // With --redis, sessions live in Redis and are shared with the other processes on it.
+  let redis: RedisRegistry | null = null
+  const metrics = new ChannelMetrics()
+  const redisUrl = config.redisUrl
+  const server = new ChannelServer({
+    ...config.server,
+    logger: log,
+    metrics,
+    ...(redisUrl
+      ? {
+          registry: (ctx) =>
+            (redis = new RedisRegistry(ctx, {
+              url: redisUrl,
+              logger: log.child({ component: 'redis' }),
+              metrics: metrics.redis
+            }))
+        }
+      : {})
+  })
+  if (redis !== null) {
+    const store: RedisRegistry = redis
+    await store.start()
+    server.addReadinessCheck(store.readinessCheck())
+  }
   const url = await server.listen()
   console.log(`channel server listening on ${url}`)
   for (const line of server.accessNotice()) console.log(line)

@@ -108,7 +108,8 @@ export class RedisRegistry implements SessionRegistry {
     deadline: number
   }[] = []
   private epoch: string | null = null
-  private lastId = '$'
+  /** The inbox is this process's own (a new node id each start): everything in it is for us. */
+  private lastId = '0-0'
   private reading = false
   private stopped = false
   private probeSentAt = 0
