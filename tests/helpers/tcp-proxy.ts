@@ -15,9 +15,14 @@ export class TcpProxy {
   cuts = 0
 
   constructor(
-    private readonly targetPort: number,
+    private targetPort: number,
     private readonly targetHost = '127.0.0.1'
   ) {}
+
+  /** New connections go to this port from now on (a client reconnecting to another server). */
+  retarget(port: number): void {
+    this.targetPort = port
+  }
 
   async start(): Promise<number> {
     this.server = createServer((client) => {

@@ -70,7 +70,15 @@ export class ServeProcess {
   ) {}
 
   static async start(redisUrl: string, limits: Partial<ServerLimits> = {}, port = 0): Promise<ServeProcess> {
-    const args = [ENTRY, '--port', String(port), '--redis', redisUrl, '--log-level', 'warn']
+    const args = [
+      ENTRY,
+      '--port',
+      String(port),
+      '--redis',
+      redisUrl,
+      '--log-level',
+      process.env['SERVE_LOG_LEVEL'] ?? 'warn'
+    ]
     for (const [k, v] of Object.entries(limits)) args.push('--limit', `${k}=${v}`)
     const proc = spawn('node', args, { stdio: ['ignore', 'pipe', 'pipe'] })
     const log: string[] = []

@@ -18,7 +18,7 @@
  *   process then writes back the places its connections hold. What was held for away places is
  *   lost then, and the clients' own delivery numbering (delivery.ts) reports the gap.
  */
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import {
   type DataFrame,
   RESUME_TOKEN_KEY,
@@ -108,6 +108,11 @@ export class RedisRegistry implements SessionRegistry {
     deadline: number
   }[] = []
   private epoch: string | null = null
+  /**
+   * False from each (re)connection to Redis until the heartbeat has checked the epoch: until then
+   * Redis may be a new, empty one, and a step against it would wrongly find nobody a member.
+   */
+  private verified = false
   /** The inbox is this process's own (a new node id each start): everything in it is for us. */
   private lastId = '0-0'
   private reading = false
@@ -146,6 +151,12 @@ export class RedisRegistry implements SessionRegistry {
       throw new Error(`cannot reach Redis at ${redisAddress(this.url)}: ${message(e)}`)
     }
     await this.heartbeat()
+    // node-redis says 'ready' again at each reconnection (the first one came with connect()):
+    // Redis may have restarted empty, so nothing is trusted until the epoch is checked.
+    this.client.on('ready', () => {
+      this.verified = false
+      void this.heartbeat().catch(() => undefined)
+    })
     void this.readLoop()
     this.timers.push(
       setInterval(() => void this.heartbeat().catch(() => undefined), this.own.heartbeatIntervalMs),
@@ -155,7 +166,7 @@ export class RedisRegistry implements SessionRegistry {
   }
 
   get ready(): boolean {
-    return this.client.isReady && this.reader.isReady && this.deafSince === null && this.epoch !== null
+    return this.client.isReady && this.reader.isReady && this.deafSince === null && this.verified
   }
 
   /** For `GET /readyz`: why new sessions cannot be taken now, or true. */
@@ -165,7 +176,7 @@ export class RedisRegistry implements SessionRegistry {
       check: () => {
         if (!this.client.isReady) return `no connection to Redis at ${redisAddress(this.url)}`
         if (!this.reader.isReady || this.deafSince !== null) return 'the inbox reader is not receiving'
-        if (this.epoch === null) return 'the session store is being restored'
+        if (!this.verified) return 'the session store is being checked and restored'
         return true
       }
     }
@@ -384,6 +395,7 @@ export class RedisRegistry implements SessionRegistry {
     frame: DataFrame | null
   ): void {
     const go = (): void => {
+      if (!this.verified) return this.undelivered(conn, sessionid, frame)
       const places = this.places.get(conn)
       const sid = sessionid ?? (places?.size === 1 ? (places.keys().next().value as string) : undefined)
       if (sid === undefined || !places?.has(sid))
@@ -400,6 +412,10 @@ export class RedisRegistry implements SessionRegistry {
       ]).then(
         ([status]) => {
           if (status === 'notmember') {
+            this.log?.info(
+              { node: this.node, conn: conn.id, session: sid },
+              'relay refused: no longer a member'
+            )
             places.delete(sid)
             this.writer.sendError(
               conn,
@@ -410,23 +426,27 @@ export class RedisRegistry implements SessionRegistry {
           }
         },
         (e: unknown) => {
-          // Never dropped silently: the sender learns that this frame was not delivered.
           this.fault('relay', e)
-          this.writer.send(
-            conn,
-            frames.errorReply({
-              result_cd: ResultCode.UNAVAILABLE,
-              result_msg: `not delivered: ${UNREACHABLE}`,
-              sessionid: sid,
-              trxid: frame?.trxid
-            })
-          )
+          this.undelivered(conn, sid, frame)
         }
       )
     }
     const before = this.pending.get(conn)
     if (before === undefined) go()
     else void before.then(go)
+  }
+
+  /** Never dropped silently: the sender learns that this frame was not delivered. */
+  private undelivered(conn: Connection, sessionid: string | undefined, frame: DataFrame | null): void {
+    this.writer.send(
+      conn,
+      frames.errorReply({
+        result_cd: ResultCode.UNAVAILABLE,
+        result_msg: `not delivered: ${UNREACHABLE}`,
+        sessionid,
+        trxid: frame?.trxid
+      })
+    )
   }
 
   private refuseData(
@@ -552,11 +572,10 @@ export class RedisRegistry implements SessionRegistry {
         { node: this.node },
         lost ? 'the session store lost its data: restoring places' : 'back after a gap: restoring places'
       )
-      this.epoch = null
       await this.restorePlaces()
-      if (lost) this.lastId = '0-0' // the inbox is a new stream: everything in it is new
     }
     this.epoch = epoch
+    this.verified = true
   }
 
   private async restorePlaces(): Promise<void> {
@@ -682,6 +701,12 @@ export class RedisRegistry implements SessionRegistry {
       .catch(() => undefined)
   }
 
+  /**
+   * Runs a script by its SHA1 (computed here, so nothing is awaited before it is sent: steps go to
+   * Redis in the order they were asked for, which keeps a connection's frames in order). A Redis
+   * that does not know the script yet (first use, or after a restart) answers NOSCRIPT, and the
+   * script itself is sent then, at once, still in order.
+   */
   private async run(name: keyof typeof SCRIPTS, args: string[]): Promise<ScriptReply> {
     const started = process.hrtime.bigint()
     const script = SCRIPTS[name]
@@ -693,20 +718,14 @@ export class RedisRegistry implements SessionRegistry {
       ...args
     ]
     let sha = this.shas.get(name)
+    if (sha === undefined) this.shas.set(name, (sha = createHash('sha1').update(script).digest('hex')))
     try {
-      if (sha === undefined) {
-        sha = (await this.client.sendCommand(['SCRIPT', 'LOAD', script])) as string
-        this.shas.set(name, sha)
-      }
       let reply: unknown
       try {
         reply = await this.client.sendCommand(['EVALSHA', sha, '0', ...argv])
       } catch (e) {
         if (!message(e).startsWith('NOSCRIPT')) throw e
-        // Redis restarted and forgot its scripts: load it again.
-        sha = (await this.client.sendCommand(['SCRIPT', 'LOAD', script])) as string
-        this.shas.set(name, sha)
-        reply = await this.client.sendCommand(['EVALSHA', sha, '0', ...argv])
+        reply = await this.client.sendCommand(['EVAL', script, '0', ...argv])
       }
       this.metrics?.observeRoundTrip(name.toLowerCase(), Number(process.hrtime.bigint() - started) / 1e9)
       return (Array.isArray(reply) ? reply.map(String) : [String(reply), '', '', '']) as ScriptReply
