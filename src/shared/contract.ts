@@ -5,6 +5,7 @@
  * Channel names are `domain:verb`; the API names derive from them (channel:connect → channelConnect,
  * event channel:state → onChannelState).
  */
+import { type ChimeChoice, DEFAULT_CHIME, type SpeakerEntry, type Zone } from './directory'
 import type { ChannelType, Frame, NotifyFrame } from './protocol'
 
 export type ConnectionState = 'idle' | 'connecting' | 'authenticating' | 'ready' | 'reconnecting' | 'closed'
@@ -59,6 +60,11 @@ export interface Commands {
     res: void
   }
   'channel:keepalive': { req: { connectionId: string }; res: { reply: NotifyFrame | null } }
+  /**
+   * Presence (ours): the live sessions of the connection's server; `subscribe` also brings
+   * session_started / session_ended notifies on that connection. Main adds the operator token.
+   */
+  'presence:list': { req: { connectionId: string; subscribe?: boolean }; res: { sessions: LiveSession[] } }
   'settings:get': { req: void; res: Settings }
   'settings:set': { req: Partial<Settings>; res: Settings }
   /** Opens an https link in the system browser after the person confirms (desktop app only). */
@@ -68,6 +74,14 @@ export interface Commands {
   'history:clear': { req: void; res: void }
   /** What this window is doing, for the tray icon and notifications. */
   'app:reportStatus': { req: WindowStatus; res: void }
+}
+
+/** A live session as presence lists it: its id and the uuid (the speaker's ContainerId) that made it. */
+export interface LiveSession {
+  sessionid: string
+  uuid: string
+  channeltype: string
+  members: number
 }
 
 /** One finished call, kept locally (who talked to which speaker, when, how long). */
@@ -150,6 +164,12 @@ export interface Settings {
   audioProcessing: Record<string, AudioProcessing>
   /** Above these a call's quality indicator raises its alarm (the console's per-speaker rows). */
   qualityAlarms: QualityAlarms
+  /** The console's saved speakers. */
+  directory: SpeakerEntry[]
+  /** The console's saved groups of speakers. */
+  zones: Zone[]
+  /** Played before the operator talks or a recorded message plays. */
+  chime: ChimeChoice
 }
 
 export interface QualityAlarms {
@@ -194,6 +214,7 @@ export const COMMAND_NAMES = [
   'channel:destroy',
   'channel:send',
   'channel:keepalive',
+  'presence:list',
   'settings:get',
   'settings:set',
   'shell:openExternal',
@@ -294,5 +315,8 @@ export const DEFAULT_SETTINGS: Settings = {
   inputDeviceId: '',
   outputDeviceId: '',
   audioProcessing: {},
-  qualityAlarms: DEFAULT_QUALITY_ALARMS
+  qualityAlarms: DEFAULT_QUALITY_ALARMS,
+  directory: [],
+  zones: [],
+  chime: DEFAULT_CHIME
 }

@@ -7,6 +7,7 @@ import {
   type QualityAlarms,
   type Settings
 } from '../../shared/contract'
+import { validChime, validDirectory, validZones } from '../../shared/directory'
 import { JsonFile } from './json-file'
 
 export const SETTINGS_FILE = 'settings.json'
@@ -54,12 +55,17 @@ function sanitize(input: unknown, base: Settings): Settings {
       out.audioProcessing = sanitizeProcessing(value, base.audioProcessing)
       continue
     }
+    if (key === 'directory' || key === 'zones' || key === 'chime') continue // below, zones first
     if (key === 'qualityAlarms') {
       out.qualityAlarms = sanitizeAlarms(value, base.qualityAlarms)
       continue
     }
     ;(out as Record<string, unknown>)[key] = value
   }
+  out.zones = validZones(src.zones) ?? out.zones
+  // A speaker keeps only the zones that exist (now or after this change).
+  out.directory = validDirectory(src.directory ?? out.directory, out.zones) ?? out.directory
+  out.chime = validChime(src.chime) ?? out.chime
   return out
 }
 
