@@ -22,6 +22,7 @@ import {
 } from '../../shared/protocol'
 import { FALL_BACK, readDataEnvelope } from './data-envelope'
 import { CloseCode, type ServerLimits, resolveLimits } from './limits'
+import { LIST_SESSIONS, Presence } from './presence'
 
 export interface ChannelServerOptions {
   /** Interface to bind; loopback by default so that nothing is exposed unless asked. */
@@ -62,6 +63,8 @@ export interface ChannelServerOptions {
   limitLoopback?: boolean
   /** Serve wss:// with this PEM certificate (chain) and private key. */
   tls?: { cert: string | Buffer; key: string | Buffer }
+  /** Token of operator connections: they may list sessions and follow them (see presence.ts). */
+  operatorToken?: string | null
 }
 
 export interface TapEvent {
@@ -198,6 +201,8 @@ export class ChannelServer {
    * connection in `sockets` instead.
    */
   private readonly listeners = this.socketListeners()
+  private readonly presence: Presence<Connection>
+  private readonly operatorTokenValue: string | null
   /** Connections whose sockets are corked until the next tick (see `cork`). */
   private corkedConnections: Connection[] = []
   private readonly uncorkAll = (): void => {
@@ -217,6 +222,12 @@ export class ChannelServer {
     this.paths = new Set(options.paths ?? DEFAULT_PATHS)
     this.tap = options.tap
     this.limitLoopback = options.limitLoopback ?? false
+    this.operatorTokenValue = options.operatorToken || null
+    this.presence = new Presence(
+      this.operatorTokenValue,
+      (conn, frame) => this.send(conn, frame),
+      () => this.sessions.values()
+    )
     this.allowOrigins = options.allowOrigins?.length
       ? new Set(options.allowOrigins.map(normalizeOrigin))
       : null
@@ -335,6 +346,11 @@ export class ChannelServer {
   /** The token clients must present (given, or made up for a server beyond loopback), or null. */
   get accessToken(): string | null {
     return this.token
+  }
+
+  /** The operator token (presence), or null when nobody may list sessions. */
+  get operatorToken(): string | null {
+    return this.operatorTokenValue
   }
 
   /** Lines that say who may connect, for a person starting the server. */
@@ -648,6 +664,8 @@ export class ChannelServer {
         return this.destroySession(conn, req)
       case 'ras_alive':
         return this.send(conn, frames.successReply('ras_alive', req.trxid))
+      case LIST_SESSIONS:
+        return this.presence.request(conn, req)
       default:
         return this.sendError(
           conn,
@@ -730,6 +748,7 @@ export class ChannelServer {
     else this.sessionsByUuid.set(uuid, new Set([session]))
     addMembership(conn, session)
     this.send(conn, frames.createReply({ sessionid: id, trxid: req.trxid }))
+    this.presence.started(session)
   }
 
   private joinSession(conn: Connection, req: RequestFrame): void {
@@ -875,6 +894,7 @@ export class ChannelServer {
   private endSession(session: Session, by: Connection | null): void {
     if (this.sessions.get(session.id) !== session) return
     this.sessions.delete(session.id)
+    this.presence.ended(session)
     const owned = this.sessionsByUuid.get(session.ownerUuid)
     owned?.delete(session)
     if (owned && owned.size === 0) this.sessionsByUuid.delete(session.ownerUuid)

@@ -20,7 +20,7 @@ async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2))
   if (args.has('help')) {
     console.log(
-      'usage: npm run host -- [--port 8780] [--host 127.0.0.1] [--server ws://host:port/channel] [--data-dir DIR]'
+      'usage: npm run host -- [--port 8780] [--host 127.0.0.1] [--server ws://host:port/channel] [--operator-token TOKEN] [--data-dir DIR]'
     )
     return
   }
@@ -31,10 +31,13 @@ async function main(): Promise<void> {
     )
   }
   const serverUrl = lastArg(args, 'server')
+  // The --server's operator token (presence); the embedded server makes its own.
+  const operatorToken = lastArg(args, 'operator-token')
   const core = await AppCore.start({
     host: 'browser',
     version: process.env['npm_package_version'] ?? '0.0.0',
     ...(serverUrl ? { embeddedServer: false as const, serverUrl } : {}),
+    ...(operatorToken ? { operatorToken } : {}),
     dataDir: lastArg(args, 'data-dir') ?? defaultDataDir()
   })
   const host = new BrowserHost({

@@ -11,6 +11,8 @@ import { lastArg, parseArgs, portArg } from './args'
 export const DEFAULT_SERVE_PORT = 8787
 /** Read when --token is not given, so that the token need not appear in the process list. */
 export const TOKEN_ENV = 'GENIE_BRIDGE_TOKEN'
+/** Read when --operator-token is not given, for the same reason. */
+export const OPERATOR_TOKEN_ENV = 'GENIE_BRIDGE_OPERATOR_TOKEN'
 
 const USAGE = `usage: npm run serve -- [options]
   --host ADDRESS         interface to bind (default 127.0.0.1; beyond loopback a token or
@@ -18,6 +20,8 @@ const USAGE = `usage: npm run serve -- [options]
   --port N               port (default ${DEFAULT_SERVE_PORT}; 0 picks a free one)
   --token TOKEN          access token clients present at upgrade: ?token=TOKEN in the URL or
                          Authorization: Bearer TOKEN (also read from $${TOKEN_ENV})
+  --operator-token TOKEN operator connections present it in list_sessions to list and follow the
+                         live sessions (presence; also read from $${OPERATOR_TOKEN_ENV}; default: nobody may)
   --allow-origin ORIGIN  only pages from this origin may connect (repeatable or comma-separated;
                          default: any origin)
   --allow-uuid UUID      only this uuid may authenticate (repeatable or comma-separated)
@@ -33,6 +37,7 @@ const KNOWN = new Set([
   'port',
   'limit',
   'token',
+  'operator-token',
   'allow-origin',
   'allow-uuid',
   'tls-cert',
@@ -94,6 +99,8 @@ async function main(): Promise<void> {
   if (unknown.length) throw new Error(`unknown option --${unknown[0]} (see --help)`)
   const token = lastArg(args, 'token') ?? process.env[TOKEN_ENV] ?? null
   if (token === 'true') throw new Error('--token needs a value')
+  const operatorToken = lastArg(args, 'operator-token') ?? process.env[OPERATOR_TOKEN_ENV] ?? null
+  if (operatorToken === 'true') throw new Error('--operator-token needs a value')
   const cert = readPem(args, 'tls-cert')
   const key = readPem(args, 'tls-key')
   if ((cert === undefined) !== (key === undefined)) {
@@ -104,6 +111,7 @@ async function main(): Promise<void> {
     port: portArg(args, 'port', DEFAULT_SERVE_PORT),
     limits: limitOverrides(args.get('limit') ?? []),
     token: token === '' ? null : token,
+    operatorToken: operatorToken === '' ? null : operatorToken,
     allowOrigins: listArg(args, 'allow-origin'),
     allowUuids: listArg(args, 'allow-uuid'),
     openAccess: flagArg(args, 'open-access'),
@@ -113,6 +121,7 @@ async function main(): Promise<void> {
   const url = await server.listen()
   console.log(`channel server listening on ${url}`)
   for (const line of server.accessNotice()) console.log(line)
+  if (operatorToken) console.log('presence: operator connections list sessions with the operator token')
   let stopping = false
   const stop = (): void => {
     if (stopping) return
