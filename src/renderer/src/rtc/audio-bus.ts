@@ -97,8 +97,12 @@ export class AudioBus extends Emitter<BusEvents> {
    * listeners hear the chime first and then the operator.
    */
   async chime(choice: ChimeChoice): Promise<void> {
-    if (choice === 'off') return
+    if (choice === 'off' || this.chimeUntil > performance.now()) return // one chime at a time
     const g = this.graph()
+    // Held at once (before any await): a call routed in the same turn must not hear the
+    // microphone ahead of the chime.
+    this.chimeUntil = Number.POSITIVE_INFINITY
+    this.applyMicGain()
     await this.resume()
     const gain = g.ctx.createGain()
     gain.gain.value = 0
@@ -217,7 +221,9 @@ export class AudioBus extends Emitter<BusEvents> {
     const target = this.micOpen && !held ? BUS_LEVELS.microphone : 0
     const g = this.micGain.gain
     g.cancelScheduledValues(this.ctx.currentTime)
-    g.setTargetAtTime(target, this.ctx.currentTime, RAMP_S / 3)
+    // Held back at once; let through with a short ramp (no click as the operator comes in).
+    if (target === 0) g.setValueAtTime(0, this.ctx.currentTime)
+    else g.setTargetAtTime(target, this.ctx.currentTime, RAMP_S / 3)
   }
 
   private setPlaying(what: 'chime' | 'message' | null): void {

@@ -79,17 +79,19 @@ export const useTalkStore = defineStore('talk', () => {
   /** Applies routing to every call and reads back what each one now carries. */
   function apply(): void {
     const sessions = calls.sessions
-    const before = new Set(Object.keys(hearing).filter((id) => hearing[id]))
     for (const id of Object.keys(hearing)) if (!sessions[id]) delete hearing[id]
+    audio.bus.setMicrophoneOpen(!muted.value)
+    // Someone new is about to hear the operator: the chime goes first (it holds the microphone
+    // back before any call is routed). A message plays its own chime.
+    const gained = Object.keys(sessions).some(
+      (id) => routed(id) && !hearing[id] && calls.calls[id]?.state === 'live'
+    )
+    if (gained && override.value?.reason !== 'message') void chime()
     for (const [id, session] of Object.entries(sessions)) {
       session.setSending(routed(id))
       const now = session.sendingNow && calls.calls[id]?.state === 'live'
       if (hearing[id] !== now) hearing[id] = now
     }
-    audio.bus.setMicrophoneOpen(!muted.value)
-    // Someone new hears the operator (not for a message: it plays its own chime first).
-    const gained = Object.keys(hearing).some((id) => hearing[id] && !before.has(id))
-    if (gained && override.value?.reason !== 'message') void chime()
   }
   watch(
     () => [
@@ -104,7 +106,7 @@ export const useTalkStore = defineStore('talk', () => {
   )
 
   async function chime(): Promise<void> {
-    if (audio.bus.playing !== null) return // one at a time; a message has had its own
+    if (audio.bus.playing === 'message') return // a message has had its own
     await audio.bus.chime(settings.settings.chime)
   }
 
