@@ -5,6 +5,7 @@
 import type { Workload } from '../lib/workload'
 import { callSetupWorkload } from './call-setup'
 import { idleScaleWorkload } from './idle-scale'
+import { liveSpeakersWorkload } from './live-speakers'
 import { relayWorkload } from './relay'
 import { rendererWeightWorkload } from './renderer-weight'
 
@@ -14,5 +15,6 @@ export const WORKLOADS: readonly Workload[] = [
   rendererWeightWorkload,
   callSetupWorkload,
   relayWorkload,
-  idleScaleWorkload
+  idleScaleWorkload,
+  liveSpeakersWorkload
 ]
