@@ -28,8 +28,10 @@ const SETTLE_MS = 2_000
 /** Speakers whose received audio is checked for the console's tone, at each N. */
 const SAMPLED_SPEAKERS = 5
 const TONE_HZ = 1000
-/** Rough cost of one N (host, browsers, joins, measurement), to keep within the suite's budget. */
-const STEP_ESTIMATE_MS = { 10: 20_000, 25: 30_000, 50: 45_000 } as const
+/** Rough cost of one step of N speakers (host, browsers, joins, measurement), for the suite's budget. */
+function stepEstimateMs(count: number): number {
+  return 12_000 + count * 150
+}
 
 /** The speakers' page code (see pages/speakers.js). */
 const SPEAKERS_SOURCE = readFileSync(new URL('../call/pages/speakers.js', import.meta.url), 'utf8')
@@ -217,8 +219,8 @@ export const liveSpeakersWorkload: Workload = {
       const rendererDir = await buildRenderer(join(work, 'build'))
       const wav = join(work, `tone-${TONE_HZ}.wav`)
       writeFileSync(wav, toneWav(TONE_HZ))
-      for (const count of LIVE_SPEAKER_COUNTS) {
-        if (ctx.timeLeftMs() < STEP_ESTIMATE_MS[count]) {
+      for (const count of ctx.options.liveCounts) {
+        if (ctx.timeLeftMs() < stepEstimateMs(count)) {
           notes.push(`live speakers: N = ${count} skipped (time budget)`)
           continue
         }
