@@ -25,6 +25,8 @@ const ALL_LIVE_TIMEOUT_MS = 120_000
 /** Main-thread time is read over this window once all are live and settled. */
 const STEADY_WINDOW_MS = 5_000
 const SETTLE_MS = 2_000
+/** A trace of the console's main thread over this long says where its time goes. */
+const TRACE_WINDOW_MS = 3_000
 /** Speakers whose received audio is checked for the console's tone, at each N. */
 const SAMPLED_SPEAKERS = 5
 const TONE_HZ = 1000
@@ -48,6 +50,8 @@ interface StepMeasurement {
   /** Sampled speakers hearing the console's tone (%), and their readings. */
   toneHeardPct: number
   tones: { index: number; peakHz: number; dbfs: number }[]
+  /** The main thread over a traced window: tasks and what ran in them, % of one core. */
+  breakdown: Record<string, number>
 }
 
 async function startHost(
@@ -69,6 +73,61 @@ async function startHost(
     await proc.kill()
     throw e
   }
+}
+
+interface TraceEvent {
+  name: string
+  ph: string
+  ts: number
+  dur?: number
+  pid: number
+  tid: number
+  args?: { name?: string }
+}
+
+/**
+ * Where the console page's main thread spends its time over `ms`: a trace of it, each task's time
+ * split by what ran directly inside it (script, style, layout, paint, WebRTC work, …), in % of
+ * one core. The top entries only.
+ */
+async function mainThreadBreakdown(cdp: CDPSession, ms: number): Promise<Record<string, number>> {
+  const events: TraceEvent[] = []
+  cdp.on('Tracing.dataCollected', (e) => events.push(...(e.value as unknown as TraceEvent[])))
+  const done = new Promise<void>((resolve) => cdp.once('Tracing.tracingComplete', () => resolve()))
+  await cdp.send('Tracing.start', {
+    categories: 'devtools.timeline,disabled-by-default-devtools.timeline,toplevel,webrtc,v8',
+    transferMode: 'ReportEvents'
+  })
+  await sleep(ms)
+  await cdp.send('Tracing.end')
+  await done
+  const main = events.find(
+    (e) => e.ph === 'M' && e.name === 'thread_name' && e.args?.name === 'CrRendererMain'
+  )
+  if (!main) return {}
+  const slices = events
+    .filter((e) => e.pid === main.pid && e.tid === main.tid && e.ph === 'X' && e.dur !== undefined)
+    .sort((a, b) => a.ts - b.ts || b.dur! - a.dur!)
+  const out: Record<string, number> = {}
+  let task: TraceEvent | null = null
+  let child: TraceEvent | null = null
+  for (const e of slices) {
+    const end = (x: TraceEvent): number => x.ts + x.dur!
+    if (!task || e.ts >= end(task)) {
+      task = e
+      child = null
+      out[`(task) ${e.name}`] = (out[`(task) ${e.name}`] ?? 0) + e.dur!
+      continue
+    }
+    if (child && e.ts < end(child)) continue // deeper than one level
+    child = e
+    out[e.name] = (out[e.name] ?? 0) + e.dur!
+  }
+  const pct = Object.entries(out)
+    .map(([name, us]) => [name, (us / 1000 / ms) * 100] as const)
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 12)
+  return Object.fromEntries(pct.map(([n, v]) => [n, Math.round(v * 100) / 100]))
 }
 
 async function metrics(cdp: CDPSession): Promise<Record<string, number>> {
@@ -152,6 +211,8 @@ async function measureStep(
     const layout = share('LayoutDuration')
     const style = share('RecalcStyleDuration')
     const after = await heapAfterGc(cdp)
+    const breakdown = await mainThreadBreakdown(cdp, TRACE_WINDOW_MS)
+    log(`live speakers: ${count}: main thread ${JSON.stringify(breakdown)}`)
 
     // Evenly spread over the speakers, the first and the last included.
     const sample = [
@@ -179,7 +240,8 @@ async function measureStep(
       heapPerSpeakerKB: (after.heap - before.heap) / 1024 / count,
       domNodesPerSpeaker: (after.nodes - before.nodes) / count,
       toneHeardPct: (heard / tones.length) * 100,
-      tones
+      tones,
+      breakdown
     }
   } finally {
     await speakersBrowser?.close().catch(() => undefined)
