@@ -1,7 +1,7 @@
 import { type Ref, onBeforeUnmount, ref, watch } from 'vue'
 import { type CallQuality, QUALITY_REFRESH_MS, type QualityCounters, readQuality } from '../rtc/call-quality'
 import type { PeerSession } from '../rtc/peer-session'
-import { every } from '../services/ticker'
+import { everyTogether } from '../services/ticker'
 import { useSettingsStore } from '../stores/settings'
 
 /** Polls a call's figures (from its PeerSession) while it exists. */
@@ -22,7 +22,7 @@ export function useCallQuality(session: Ref<PeerSession | null>): Ref<CallQualit
     (call) => {
       release()
       if (!call) return
-      stop = every(QUALITY_REFRESH_MS, () => {
+      stop = everyTogether(QUALITY_REFRESH_MS, () => {
         void call.stats().then((report) => {
           if (!report) return
           const r = readQuality(
