@@ -157,6 +157,12 @@ describe('console store', () => {
       { connectionId: speakerConnectionId('K-LOBBY'), sessionid: 'K-LOBBY' },
       { connectionId: speakerConnectionId('K-HALL'), sessionid: 'S-RANDOM' }
     ])
+    // A speaker not there: its own connection is closed again, the others stay.
+    transport.respond('channel:join', (req) => {
+      if ((req as { sessionid: string }).sessionid === 'K-GONE') throw new BridgeError(404, 'not found')
+    })
+    await expect(operator.join('', { containerId: 'K-GONE' })).rejects.toThrow(/not found/)
+    expect(transport.callsOf('channel:disconnect')).toEqual([{ connectionId: speakerConnectionId('K-GONE') }])
     // One speaker's connection closing ends its call only.
     transport.emit('channel:state', { connectionId: speakerConnectionId('K-LOBBY'), state: 'closed' })
     expect(operator.callList.map((c) => c.sessionid)).toEqual(['S-RANDOM'])

@@ -205,7 +205,14 @@ export const useConsoleStore = defineStore('console', () => {
       : (fn: () => Promise<void>) => run('error.join', fn)
     await attempt(async () => {
       const ch = await connectionFor(containerId)
-      await bridge.invoke('channel:join', { connectionId: ch.id, sessionid: id })
+      try {
+        await bridge.invoke('channel:join', { connectionId: ch.id, sessionid: id })
+      } catch (e) {
+        // A speaker's own connection that carries no call is closed again: a window holds a
+        // bounded number of connections, and the speaker may stay away for long.
+        if (ch !== shared && callsOn(ch.id).length === 0) void ch.disconnect().catch(() => undefined)
+        throw e
+      }
       calls[id] ??= {
         sessionid: id,
         connectionId: ch.id,
