@@ -11,11 +11,14 @@
 import type { ChimeChoice } from '@shared/directory'
 import { Emitter } from '@shared/emitter'
 
-/** Notes of each chime: frequency (Hz) and length (s). Distinct frequencies, so a test can hear which. */
+/**
+ * Notes of each chime: frequency (Hz) and length (s). Kept clear of the tones the tests send
+ * (440 Hz, 700 Hz, 1 kHz, each ±50 Hz), so that a chime is never taken for the microphone.
+ */
 export const CHIME_NOTES: Record<Exclude<ChimeChoice, 'off'>, readonly { hz: number; s: number }[]> = {
   'two-tone': [
     { hz: 1319, s: 0.45 },
-    { hz: 1047, s: 0.6 }
+    { hz: 880, s: 0.6 }
   ],
   single: [{ hz: 1568, s: 0.7 }]
 }
