@@ -12,18 +12,20 @@ import { renderTable, summariseTargets } from './lib/table'
 import type { BenchOptions, WorkloadResult } from './lib/workload'
 import { SUBJECTS } from './servers/subjects'
 import { WORKLOADS } from './workloads/index'
+import { LIVE_SPEAKER_COUNTS } from './workloads/live-speakers'
 
 const USAGE = `usage: npm run bench -- [options]
-  --only renderer,call,relay,idle
+  --only renderer,call,live,relay,idle
                                run only these workloads
   --runs N                     repetitions of every workload (default: call 30, relay 5, idle 3)
   --pairs N --window N         relay: device/web pairs (50) and frames in flight per pair (8)
   --warmup-ms N                relay: unmeasured warm-up per server and frame kind (1000)
   --slice-ms N --rounds N      relay: measured slice (300 ms), slices per server and frame kind (10)
   --idle-counts 1000,5000      idle scale: connection counts (1000,5000,10000)
+  --live-counts 10,50          live speakers: speakers live from one console (10,25,50)
   --quick                      a short smoke run (3 call runs, 2 relay runs, 1 idle run of 1000,
                                short windows)
-  --budget-s N                 time budget in seconds (540): later repetitions are skipped, and said so,
+  --budget-s N                 time budget in seconds (600): later repetitions are skipped, and said so,
                                rather than run past it
   --write-docs                 also put the table into docs/BENCHMARKS.md`
 
@@ -43,6 +45,7 @@ function readOptions(): {
       'slice-ms': { type: 'string' },
       rounds: { type: 'string' },
       'idle-counts': { type: 'string' },
+      'live-counts': { type: 'string' },
       quick: { type: 'boolean', default: false },
       'write-docs': { type: 'boolean', default: false },
       'budget-s': { type: 'string' },
@@ -79,13 +82,18 @@ function readOptions(): {
       : quick
         ? [1000]
         : [1000, 5000, 10_000],
-    idleConcurrency: 200
+    idleConcurrency: 200,
+    liveCounts: values['live-counts']
+      ? values['live-counts'].split(',').map((c) => int(c.trim(), 10, 'live-counts'))
+      : quick
+        ? [10]
+        : [...LIVE_SPEAKER_COUNTS]
   }
   const only = values.only ? values.only.split(',').map((s) => s.trim()) : null
   const unknown = only?.filter((id) => !WORKLOADS.some((w) => w.id === id)) ?? []
   if (unknown.length)
     throw new Error(`unknown workload ${unknown.join(', ')}; known: ${WORKLOADS.map((w) => w.id)}`)
-  const budgetSeconds = int(values['budget-s'], 540, 'budget-s')
+  const budgetSeconds = int(values['budget-s'], 600, 'budget-s')
   return { options, only, writeDocs: values['write-docs'], budgetSeconds }
 }
 

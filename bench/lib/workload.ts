@@ -29,6 +29,8 @@ export interface BenchOptions extends RelayLoadShape {
   callRuns: number
   idleCounts: number[]
   idleConcurrency: number
+  /** Speakers live at once from one console, one step each (live-speakers workload). */
+  liveCounts: number[]
 }
 
 export interface BenchContext {

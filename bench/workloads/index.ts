@@ -5,14 +5,17 @@
 import type { Workload } from '../lib/workload'
 import { callSetupWorkload } from './call-setup'
 import { idleScaleWorkload } from './idle-scale'
+import { liveSpeakersWorkload } from './live-speakers'
 import { relayWorkload } from './relay'
 import { rendererWeightWorkload } from './renderer-weight'
 
-// The quick, deterministic one first, then the short fixed one: the time budget can only ever
-// shorten the later ones, and relay and idle scale adapt their repetitions to what is left.
+// The quick, deterministic one first, then the short fixed ones (call setup, live speakers): the
+// time budget can only ever shorten the later ones, and relay and idle scale adapt their
+// repetitions to what is left.
 export const WORKLOADS: readonly Workload[] = [
   rendererWeightWorkload,
   callSetupWorkload,
+  liveSpeakersWorkload,
   relayWorkload,
   idleScaleWorkload
 ]

@@ -85,3 +85,59 @@ export async function expectSilence(
   expect(confirm.dbfs).toBeLessThan(maxDbfs)
   return confirm
 }
+
+export interface PeakSample {
+  /** ms since the recording started */
+  at: number
+  peakHz: number
+  dbfs: number
+}
+
+/**
+ * Records the peak frequency and level of what a page receives every ~40 ms for `ms` ms (short
+ * FFT windows, so that a tone that follows another is seen in order). Start it, act, then await it.
+ */
+export async function recordPeaks(page: Page, selector: string, ms: number): Promise<PeakSample[]> {
+  return page.evaluate(
+    async ({ selector, ms }) => {
+      const el = document.querySelector(selector) as HTMLAudioElement | null
+      const stream = el?.srcObject
+      if (!(stream instanceof MediaStream)) return []
+      const ctx = new AudioContext()
+      await ctx.resume()
+      const source = ctx.createMediaStreamSource(stream)
+      const analyser = ctx.createAnalyser()
+      analyser.fftSize = 4096
+      analyser.smoothingTimeConstant = 0
+      source.connect(analyser)
+      const time = new Float32Array(analyser.fftSize)
+      const freq = new Float32Array(analyser.frequencyBinCount)
+      const out: { at: number; peakHz: number; dbfs: number }[] = []
+      const start = performance.now()
+      while (performance.now() - start < ms) {
+        await new Promise((r) => setTimeout(r, 40))
+        analyser.getFloatTimeDomainData(time)
+        let sum = 0
+        for (const v of time) sum += v * v
+        const rms = Math.sqrt(sum / time.length)
+        analyser.getFloatFrequencyData(freq)
+        let best = 1
+        for (let i = 1; i < freq.length; i++) if (freq[i]! > freq[best]!) best = i
+        out.push({
+          at: performance.now() - start,
+          peakHz: (best * ctx.sampleRate) / analyser.fftSize,
+          dbfs: rms > 0 ? 20 * Math.log10(rms) : -200
+        })
+      }
+      source.disconnect()
+      await ctx.close()
+      return out
+    },
+    { selector, ms }
+  )
+}
+
+/** When a tone (±toleranceHz, above minDbfs) is first heard in a recording, or -1. */
+export function firstHeard(samples: PeakSample[], hz: number, toleranceHz = 25, minDbfs = -50): number {
+  return samples.find((s) => Math.abs(s.peakHz - hz) <= toleranceHz && s.dbfs > minDbfs)?.at ?? -1
+}

@@ -1,6 +1,6 @@
 /** Starts the browser host (the app's main-side core + renderer over HTTP) on a free loopback port. */
 import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
@@ -18,8 +18,21 @@ export interface RunningHost {
   stop(): Promise<void>
 }
 
-export async function startHost(extraArgs: string[] = []): Promise<RunningHost> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'genie-bridge-e2e-'))
+export interface HostOptions {
+  /** Settings the host starts with (written to its settings file first). */
+  settings?: Record<string, unknown>
+  /** Keep settings here across a restart (the caller removes it); a fresh folder otherwise. */
+  dataDir?: string
+}
+
+/** A folder for a host's settings that outlives the host (for restarts); the caller removes it. */
+export function hostDataDir(): string {
+  return mkdtempSync(join(tmpdir(), 'genie-bridge-e2e-'))
+}
+
+export async function startHost(extraArgs: string[] = [], options: HostOptions = {}): Promise<RunningHost> {
+  const dataDir = options.dataDir ?? hostDataDir()
+  if (options.settings) writeFileSync(join(dataDir, 'settings.json'), JSON.stringify(options.settings))
   const child: ChildProcess = spawn(
     process.execPath,
     [
@@ -64,7 +77,7 @@ export async function startHost(extraArgs: string[] = []): Promise<RunningHost> 
         child.kill('SIGINT')
         await exited
       }
-      rmSync(dataDir, { recursive: true, force: true })
+      if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true })
     }
   }
 }

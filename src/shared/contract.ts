@@ -13,6 +13,15 @@ import {
   nestsDeeperThan,
   serverUrlProblem
 } from './input-rules'
+import {
+  type ChimeChoice,
+  DEFAULT_CHIME,
+  type SpeakerEntry,
+  type Zone,
+  validChime,
+  validDirectory,
+  validZones
+} from './directory'
 import type { ChannelType, Frame, NotifyFrame } from './protocol'
 
 export type ConnectionState = 'idle' | 'connecting' | 'authenticating' | 'ready' | 'reconnecting' | 'closed'
@@ -135,6 +144,10 @@ export type ConnectRequest = Omit<v.InferOutput<typeof ConnectRequestSchema>, 'c
 }
 
 const ConnectionSchema = v.object({ connectionId: connectionIdSchema })
+const PresenceSchema = v.object({
+  connectionId: connectionIdSchema,
+  subscribe: v.optional(v.boolean('field "subscribe" must be true or false'))
+})
 const SessionSchema = v.object({ connectionId: connectionIdSchema, sessionid: sessionidSchema })
 const CreateSchema = v.object({
   connectionId: connectionIdSchema,
@@ -183,8 +196,27 @@ export const SETTINGS_FIELD_SCHEMAS = {
    * SDK calls before a successful init answer 406, and what the public service would not accept
    * is flagged in the signaling view. Off: Genie Bridge's lenient defaults.
    */
-  strictKt: v.boolean('field "strictKt" must be true or false')
+  strictKt: v.boolean('field "strictKt" must be true or false'),
+  /** The console's saved speakers (each speaker's zones must exist: the store checks that too). */
+  directory: v.custom<SpeakerEntry[]>(
+    (d) => validDirectory(d, allZonesOf(d)) !== null,
+    'field "directory" must be a list of speakers (see docs/PROTOCOL-DECISIONS.md)'
+  ),
+  /** The console's saved groups of speakers. */
+  zones: v.custom<Zone[]>((z) => validZones(z) !== null, 'field "zones" must be a list of zones'),
+  /** Played before the operator talks or a recorded message plays. */
+  chime: v.custom<ChimeChoice>((c) => validChime(c) !== null, 'field "chime" is not a chime this app has')
 } satisfies Record<string, v.GenericSchema>
+
+/** The zone ids a directory names (a patch may bring its zones in the same change). */
+function allZonesOf(d: unknown): Zone[] {
+  const ids = new Set<string>()
+  for (const e of Array.isArray(d) ? d : []) {
+    const zones = (e as { zones?: unknown })?.zones
+    if (Array.isArray(zones)) for (const z of zones) if (typeof z === 'string') ids.add(z)
+  }
+  return [...ids].map((id) => ({ id, name: id }))
+}
 
 /** A settings patch: each field is optional; quality alarms may be set one at a time. */
 const SettingsPatchSchema = v.object({
@@ -237,6 +269,7 @@ export const COMMAND_SCHEMAS = {
   'channel:destroy': SessionSchema,
   'channel:send': SendSchema,
   'channel:keepalive': ConnectionSchema,
+  'presence:list': PresenceSchema,
   'settings:get': NoRequest,
   'settings:set': SettingsPatchSchema,
   'shell:openExternal': v.object({ url: textSchema('url', 2048) }),
@@ -286,6 +319,11 @@ export interface Commands {
   'channel:destroy': { req: v.InferOutput<typeof SessionSchema>; res: void }
   'channel:send': { req: v.InferOutput<typeof SendSchema>; res: void }
   'channel:keepalive': { req: v.InferOutput<typeof ConnectionSchema>; res: { reply: NotifyFrame | null } }
+  /**
+   * Presence (ours): the live sessions of the connection's server; `subscribe` also brings
+   * session_started / session_ended notifies on that connection. Main adds the operator token.
+   */
+  'presence:list': { req: v.InferOutput<typeof PresenceSchema>; res: { sessions: LiveSession[] } }
   'settings:get': { req: void; res: Settings }
   'settings:set': { req: Partial<Settings>; res: Settings }
   /** Opens an https link in the system browser after the person confirms (desktop app only). */
@@ -295,6 +333,14 @@ export interface Commands {
   'history:clear': { req: void; res: void }
   /** What this window is doing, for the tray icon and notifications. */
   'app:reportStatus': { req: WindowStatus; res: void }
+}
+
+/** A live session as presence lists it: its id and the uuid (the speaker's ContainerId) that made it. */
+export interface LiveSession {
+  sessionid: string
+  uuid: string
+  channeltype: string
+  members: number
 }
 
 export interface ChannelStateEvent {
@@ -375,6 +421,7 @@ export const COMMAND_NAMES = [
   'channel:destroy',
   'channel:send',
   'channel:keepalive',
+  'presence:list',
   'settings:get',
   'settings:set',
   'shell:openExternal',
@@ -476,5 +523,8 @@ export const DEFAULT_SETTINGS: Settings = {
   outputDeviceId: '',
   audioProcessing: {},
   qualityAlarms: DEFAULT_QUALITY_ALARMS,
-  strictKt: false
+  strictKt: false,
+  directory: [],
+  zones: [],
+  chime: DEFAULT_CHIME
 }

@@ -78,7 +78,7 @@ describe.each(topologies)('%s', (name, make) => {
     expect(await device.next((f) => f.msgtype === 'data')).toEqual(answer)
     const destroyed = await web.request({ msgtype: 'request', operation: 'destroy_session', sessionid: sid })
     expect(destroyed).toMatchObject({ result_cd: 200, result_msg: 'Success' })
-    expect(await device.next((f) => f.operation === 'destroy_session')).toEqual({
+    expect(await device.next((f) => f.operation === 'destroy_session', 5000, 0)).toEqual({
       msgtype: 'notify',
       operation: 'destroy_session',
       sessionid: sid,

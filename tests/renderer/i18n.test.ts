@@ -9,7 +9,8 @@ const SAME_IN_BOTH = new Set([
   'lang.en',
   'level.dbfs',
   'device.ice',
-  'selftest.step.ice'
+  'selftest.step.ice',
+  'directory.containerId'
 ])
 
 const placeholders = (s: string): string[] => [...s.matchAll(/\{(\w+)\}/g)].map((m) => m[1]!).sort()

@@ -16,9 +16,13 @@ class FakePeerConnection {
   candidates: RTCIceCandidateInit[] = []
   closed = false
 
+  /** Senders hold their track; they have no replaceTrack: routing must never need one. */
+  senders: { track: MediaStreamTrack }[] = []
+
   addTransceiver(): void {}
-  addTrack(): void {
+  addTrack(track: MediaStreamTrack): void {
     this.tracksAdded++
+    this.senders.push({ track })
   }
   async createOffer(options?: RTCOfferOptions): Promise<RTCSessionDescriptionInit> {
     this.offers.push(options)
@@ -42,7 +46,7 @@ class FakePeerConnection {
     this.restarts++
   }
   getSenders(): RTCRtpSender[] {
-    return []
+    return this.senders as unknown as RTCRtpSender[]
   }
   getReceivers(): RTCRtpReceiver[] {
     return []
@@ -192,5 +196,27 @@ describe('the web side', () => {
 
   it('never offers', async () => {
     await expect(session('web').start()).rejects.toThrow(/only the device/)
+  })
+})
+
+describe('routing a call without renegotiation', () => {
+  it('enables or disables the call’s own track, also when chosen while its stream still opened, and reads it back', async () => {
+    const track = { kind: 'audio', enabled: true, readyState: 'live' } as MediaStreamTrack
+    const stream = { getAudioTracks: () => [track], getTracks: () => [track] } as unknown as MediaStream
+    let open!: (s: MediaStream) => void
+    const s = session('web', new Promise<MediaStream>((r) => (open = r)))
+    s.setSending(false) // before the offer, while the stream opens
+    const answered = s.handle({ type: 'offer', sdp: 'v=0' })
+    open(stream)
+    await answered
+    expect(fake.senders.map((x) => x.track)).toEqual([track])
+    expect(track.enabled).toBe(false)
+    expect(s.sendingNow).toBe(false)
+    s.setSending(true)
+    expect(track.enabled).toBe(true)
+    expect(s.sendingNow).toBe(true)
+    expect(fake.offers).toEqual([]) // nothing renegotiated
+    ;(track as { readyState: string }).readyState = 'ended'
+    expect(s.sendingNow).toBe(false)
   })
 })

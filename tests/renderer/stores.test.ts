@@ -5,8 +5,13 @@ import { STATUS_SETTLE_MS } from '../../src/renderer/src/composables/useSettled'
 import { DEFAULT_SETTINGS, type Settings } from '../../src/shared/contract'
 import type { Frame } from '../../src/shared/protocol'
 import { setBridge } from '../../src/renderer/src/services/bridge'
-import { CONSOLE_CONNECTION, useConsoleStore } from '../../src/renderer/src/stores/console'
+import {
+  CONSOLE_CONNECTION,
+  speakerConnectionId,
+  useConsoleStore
+} from '../../src/renderer/src/stores/console'
 import { DEVICE_CONNECTION, useDeviceStore } from '../../src/renderer/src/stores/device'
+import { REJOIN_BACKOFF, useDirectoryStore } from '../../src/renderer/src/stores/directory'
 import { useStatusStore } from '../../src/renderer/src/stores/status'
 import { BridgeError, type StubTransport, stubBridge } from './stub-bridge'
 
@@ -22,6 +27,7 @@ beforeEach(() => {
   transport
     .respond('settings:get', () => settings)
     .respond('settings:set', (patch) => (settings = { ...settings, ...(patch as Partial<Settings>) }))
+    .respond('app:info', () => ({ channelUrl: 'ws://127.0.0.1:1/channel' }))
     .respond('channel:connect', (req) => {
       const { connectionId } = req as { connectionId: string }
       transport.emit('channel:state', { connectionId, state: 'ready' })
@@ -121,8 +127,55 @@ describe('console store', () => {
     await operator.join('  S1 ')
     expect(transport.callsOf('channel:join')).toEqual([{ connectionId: CONSOLE_CONNECTION, sessionid: 'S1' }])
     expect(operator.callList).toEqual([
-      { sessionid: 'S1', state: 'joined', ice: 'new', error: null, talk: true, volume: 1 }
+      {
+        sessionid: 'S1',
+        connectionId: CONSOLE_CONNECTION,
+        state: 'joined',
+        ice: 'new',
+        error: null,
+        talk: true,
+        volume: 1
+      }
     ])
+  })
+
+  it('calls a speaker by its ContainerId on a connection authenticated as it (another server), or on its own (the embedded one)', async () => {
+    const EMBEDDED = 'ws://127.0.0.1:1/channel'
+    transport.respond('app:info', () => ({ channelUrl: EMBEDDED }))
+    settings = { ...DEFAULT_SETTINGS, serverUrl: 'ws://127.0.0.1:2/channel' }
+    const operator = useConsoleStore()
+    await operator.connect()
+    await operator.join('', { containerId: 'K-LOBBY' })
+    await operator.join('S-RANDOM', { containerId: 'K-HALL' })
+    expect(transport.callsOf('channel:connect')).toEqual([
+      { connectionId: CONSOLE_CONNECTION, uuid: operator.uuid, url: 'ws://127.0.0.1:2/channel' },
+      { connectionId: speakerConnectionId('K-LOBBY'), uuid: 'K-LOBBY', url: 'ws://127.0.0.1:2/channel' },
+      { connectionId: speakerConnectionId('K-HALL'), uuid: 'K-HALL', url: 'ws://127.0.0.1:2/channel' }
+    ])
+    // KT's usecontainerid: the session id is the ContainerId unless one is given.
+    expect(transport.callsOf('channel:join')).toEqual([
+      { connectionId: speakerConnectionId('K-LOBBY'), sessionid: 'K-LOBBY' },
+      { connectionId: speakerConnectionId('K-HALL'), sessionid: 'S-RANDOM' }
+    ])
+    // A speaker not there: its own connection is closed again, the others stay.
+    transport.respond('channel:join', (req) => {
+      if ((req as { sessionid: string }).sessionid === 'K-GONE') throw new BridgeError(404, 'not found')
+    })
+    await expect(operator.join('', { containerId: 'K-GONE' })).rejects.toThrow(/not found/)
+    expect(transport.callsOf('channel:disconnect')).toEqual([{ connectionId: speakerConnectionId('K-GONE') }])
+    // One speaker's connection closing ends its call only.
+    transport.emit('channel:state', { connectionId: speakerConnectionId('K-LOBBY'), state: 'closed' })
+    expect(operator.callList.map((c) => c.sessionid)).toEqual(['S-RANDOM'])
+
+    setActivePinia(createPinia())
+    settings = { ...DEFAULT_SETTINGS, serverUrl: '' }
+    const embedded = useConsoleStore()
+    await embedded.connect()
+    await embedded.join('', { containerId: 'K-LOBBY' })
+    expect(transport.callsOf('channel:join').at(-1)).toEqual({
+      connectionId: CONSOLE_CONNECTION,
+      sessionid: 'K-LOBBY'
+    })
   })
 
   it('asks for a session id instead of sending an empty join', async () => {
@@ -152,6 +205,93 @@ describe('console store', () => {
     await expect(operator.join('nope')).rejects.toThrow(/not found/)
     expect(operator.error).toEqual({ key: 'error.join', detail: 'session "nope" not found' })
     expect(operator.callList).toEqual([])
+  })
+})
+
+describe('directory store', () => {
+  const saved = (): Settings => ({
+    ...DEFAULT_SETTINGS,
+    zones: [{ id: 'z1', name: 'Lobby' }],
+    directory: [
+      { id: 'a', name: 'A', note: '', containerId: 'K-A', sessionid: '', zones: ['z1'] },
+      { id: 'b', name: 'B', note: '', containerId: 'K-B', sessionid: '', zones: [] },
+      { id: 'c', name: 'C', note: '', containerId: '', sessionid: 'S-C', zones: [] }
+    ]
+  })
+
+  it('joins the saved speakers presence reports on line, one that starts later at once, and offers new ones', async () => {
+    settings = saved()
+    transport.respond('presence:list', () => ({
+      sessions: [
+        { sessionid: 'K-A', uuid: 'K-A', channeltype: 'webrtcaudio', members: 1 },
+        { sessionid: 'X1', uuid: 'K-NEW', channeltype: 'webrtcaudio', members: 1 }
+      ]
+    }))
+    const operator = useConsoleStore()
+    const directory = useDirectoryStore()
+    await operator.connect()
+    await directory.start()
+    await vi.waitFor(() => expect(transport.callsOf('channel:join')).toHaveLength(1))
+    expect(transport.callsOf('presence:list')).toEqual([
+      { connectionId: CONSOLE_CONNECTION, subscribe: true }
+    ])
+    expect(directory.mode).toBe('presence')
+    expect(transport.callsOf('channel:join')).toEqual([
+      { connectionId: CONSOLE_CONNECTION, sessionid: 'K-A' }
+    ])
+    expect(directory.entries.map((e) => directory.status(e))).toEqual(['online', 'offline', 'offline'])
+    expect(directory.newSpeakers.map((s) => s.uuid)).toEqual(['K-NEW'])
+
+    // B makes its channel with a session id of its own: it is matched by its ContainerId.
+    inbound(CONSOLE_CONNECTION, {
+      msgtype: 'notify',
+      operation: 'session_started',
+      channeltype: 'system',
+      sessionid: 'RANDOM-B',
+      uuid: 'K-B'
+    })
+    await vi.waitFor(() => expect(transport.callsOf('channel:join')).toHaveLength(2))
+    expect(transport.callsOf('channel:join')[1]).toEqual({
+      connectionId: CONSOLE_CONNECTION,
+      sessionid: 'RANDOM-B'
+    })
+
+    await directory.addLive(directory.newSpeakers[0]!)
+    expect(settings.directory.at(-1)).toMatchObject({ containerId: 'K-NEW', sessionid: 'X1' })
+    await vi.waitFor(() => expect(transport.callsOf('channel:join')).toHaveLength(3))
+  })
+
+  it('without presence, tries every saved speaker, again after a growing delay while it is not there', async () => {
+    vi.useFakeTimers()
+    try {
+      settings = saved()
+      transport.respond('presence:list', () => {
+        throw new BridgeError(501, 'operation "list_sessions" is not supported')
+      })
+      transport.respond('channel:join', (req) => {
+        if ((req as { sessionid: string }).sessionid !== 'K-A') throw new BridgeError(404, 'not found')
+      })
+      const operator = useConsoleStore()
+      const directory = useDirectoryStore()
+      await operator.connect()
+      await directory.start()
+      await vi.advanceTimersByTimeAsync(0)
+      expect(directory.mode).toBe('trying')
+      const tried = (): string[] =>
+        transport.callsOf('channel:join').map((r) => (r as { sessionid: string }).sessionid)
+      expect(tried().sort()).toEqual(['K-A', 'K-B', 'S-C'])
+      expect(operator.error).toBeNull() // a speaker not on line is no error to show
+      await vi.advanceTimersByTimeAsync(REJOIN_BACKOFF.initialMs)
+      expect(tried().filter((id) => id === 'K-B')).toHaveLength(2)
+      await vi.advanceTimersByTimeAsync(REJOIN_BACKOFF.initialMs) // the next wait is twice as long
+      expect(tried().filter((id) => id === 'K-B')).toHaveLength(2)
+      await vi.advanceTimersByTimeAsync(REJOIN_BACKOFF.initialMs)
+      expect(tried().filter((id) => id === 'K-B')).toHaveLength(3)
+      expect(tried().filter((id) => id === 'K-A')).toHaveLength(1) // joined: not tried again
+      expect(directory.entries.map((e) => directory.status(e))).toEqual(['online', 'offline', 'offline'])
+    } finally {
+      vi.useRealTimers()
+    }
   })
 })
 

@@ -60,4 +60,46 @@ describe('SettingsStore', () => {
     await store.update('not an object')
     expect(store.get()).toEqual(DEFAULT_SETTINGS)
   })
+
+  it('keeps the directory and zones that are valid; a speaker keeps only zones that exist', async () => {
+    const store = new SettingsStore(null)
+    await store.update({
+      zones: [
+        { id: 'z1', name: 'Lobby' },
+        { id: 'z1', name: 'dup' },
+        { id: 'z2', name: '' },
+        { id: 'z3', name: 'Hall' }
+      ],
+      directory: [
+        {
+          id: 's1',
+          name: ' Front ',
+          note: '1F',
+          containerId: 'K1',
+          sessionid: '',
+          zones: ['z1', 'z2', 'z1']
+        },
+        { id: 's2', name: 'No way to reach', note: '', containerId: '', sessionid: '', zones: [] },
+        { id: 's3', containerId: 'K3', zones: ['z3'] },
+        { id: 's4', name: 'x'.repeat(200), containerId: 'K4' },
+        'junk'
+      ],
+      chime: 'single'
+    })
+    expect(store.get().zones).toEqual([
+      { id: 'z1', name: 'Lobby' },
+      { id: 'z3', name: 'Hall' }
+    ])
+    expect(store.get().directory).toEqual([
+      { id: 's1', name: 'Front', note: '1F', containerId: 'K1', sessionid: '', zones: ['z1'] },
+      { id: 's3', name: 'K3', note: '', containerId: 'K3', sessionid: '', zones: ['z3'] }
+    ])
+    expect(store.get().chime).toBe('single')
+    // Removing a zone takes it off its speakers; a wrong chime keeps the current one.
+    await store.update({ zones: [{ id: 'z1', name: 'Lobby' }], chime: 'loud' })
+    expect(store.get().directory.map((s) => s.zones)).toEqual([['z1'], []])
+    expect(store.get().chime).toBe('single')
+    await store.update({ directory: 'nope' })
+    expect(store.get().directory).toHaveLength(2)
+  })
 })

@@ -65,6 +65,17 @@ export interface RegistryContext {
   counters: RegistryCounters
   /** The server's coarse clock (advanced by its sweep): the relay path never reads the system clock. */
   now(): number
+  /** A session began / ended (presence follows them). */
+  sessionStarted(session: SessionView): void
+  sessionEnded(session: SessionView): void
+}
+
+/** What the server's presence needs to know of a session. */
+export interface SessionView {
+  id: string
+  ownerUuid: string
+  channeltype: ChannelType
+  members: { size: number }
 }
 
 export class MemoryRegistry implements SessionRegistry {
@@ -159,6 +170,7 @@ export class MemoryRegistry implements SessionRegistry {
       ...frames.createReply({ sessionid: id, trxid: req.trxid }),
       [RESUME_TOKEN_KEY]: token
     })
+    this.ctx.sessionStarted(session)
   }
 
   /**
@@ -351,6 +363,7 @@ export class MemoryRegistry implements SessionRegistry {
     if (this.sessions.get(session.id) !== session) return
     this.sessions.delete(session.id)
     this.log.info({ session: session.id, by: by?.id ?? null }, 'session ended')
+    this.ctx.sessionEnded(session)
     const owned = this.sessionsByUuid.get(session.ownerUuid)
     owned?.delete(session)
     if (owned && owned.size === 0) this.sessionsByUuid.delete(session.ownerUuid)

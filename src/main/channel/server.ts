@@ -23,6 +23,7 @@ import { type Logger, silentLogger } from '../log'
 import { httpEndpoints } from './http-endpoints'
 import { CloseCode, type ServerLimits, resolveLimits } from './limits'
 import { ChannelMetrics } from './metrics'
+import { LIST_SESSIONS, Presence } from './presence'
 import { memorySocketPair } from './memory-socket'
 import { MemoryRegistry, type RegistryContext } from './memory-registry'
 import type { SessionInfo, SessionRegistry } from './registry'
@@ -87,6 +88,8 @@ export interface ChannelServerOptions {
   readiness?: readonly ReadinessCheck[]
   /** Where `GET /metrics` reads from; default: the server's own, made at the first scrape. */
   metrics?: ChannelMetrics
+  /** Token of operator connections: they may list sessions and follow them (see presence.ts). */
+  operatorToken?: string | null
 }
 
 /**
@@ -171,6 +174,8 @@ export class ChannelServer {
   private bytesReceived = 0
   private readonly registryCounters = { sessionsCreated: 0, framesRelayed: 0, bytesRelayed: 0 }
   private readonly upgradesRefusedByStatus = new Map<number, number>()
+  private readonly presence: Presence<Connection>
+  private readonly operatorTokenValue: string | null
   private http: HttpServer | null = null
   /** Reads the upgrade requests of in-process connections (never listens on a port). */
   private inProcessHttp: HttpServer | null = null
@@ -216,12 +221,26 @@ export class ChannelServer {
       (conn, code, reason) => this.drop(conn, code, reason),
       this.log
     )
+    this.operatorTokenValue = options.operatorToken || null
+    this.presence = new Presence(
+      this.operatorTokenValue,
+      (conn, frame) => this.send(conn, frame),
+      () =>
+        this.registry.listSessions().map((s) => ({
+          id: s.sessionid,
+          ownerUuid: s.ownerUuid,
+          channeltype: s.channeltype,
+          members: { size: s.memberUuids.length }
+        }))
+    )
     const ctx: RegistryContext = {
       limits: this.limits,
       writer: this.writer,
       log: this.log,
       counters: this.registryCounters,
-      now: () => this.now
+      now: () => this.now,
+      sessionStarted: (s) => this.presence.started(s),
+      sessionEnded: (s) => this.presence.ended(s)
     }
     this.registry = options.registry ? options.registry(ctx) : new MemoryRegistry(ctx)
     if (options.tls) {
@@ -335,6 +354,11 @@ export class ChannelServer {
   /** The token clients must present (given, or made up for a server beyond loopback), or null. */
   get accessToken(): string | null {
     return this.access.token
+  }
+
+  /** The operator token (presence), or null when nobody may list sessions. */
+  get operatorToken(): string | null {
+    return this.operatorTokenValue
   }
 
   /** Lines that say who may connect, for a person starting the server. */
@@ -653,6 +677,8 @@ export class ChannelServer {
         return this.registry.destroySession(conn, req)
       case 'ras_alive':
         return this.send(conn, frames.successReply('ras_alive', req.trxid))
+      case LIST_SESSIONS:
+        return this.presence.request(conn, req)
       default:
         return this.sendError(
           conn,

@@ -27,6 +27,7 @@ const HOST_OPTIONS = {
   'data-dir': { type: 'string', multiple: true },
   renderer: { type: 'string', multiple: true },
   'strict-kt': { type: 'boolean' },
+  'operator-token': { type: 'string', multiple: true },
   limit: { type: 'string', multiple: true },
   'log-level': { type: 'string', multiple: true }
 } as const
@@ -38,7 +39,7 @@ async function main(): Promise<void> {
   const args = parseCommandLine(process.argv.slice(2), HOST_OPTIONS)
   if (args.help) {
     console.log(
-      'usage: npm run host -- [--port 8780] [--host 127.0.0.1] [--server ws://host:port/channel] [--data-dir DIR]\n' +
+      'usage: npm run host -- [--port 8780] [--host 127.0.0.1] [--server ws://host:port/channel] [--operator-token TOKEN] [--data-dir DIR]\n' +
         `                        [--log-level ${LOG_LEVELS.join('|')}] (JSON lines on stderr; default ${DEFAULT_HOST_LOG_LEVEL})\n` +
         '                        [--strict-kt] (the speaker behaves as a real GiGA Genie) [--limit NAME=VALUE] (embedded server limits)'
     )
@@ -62,6 +63,8 @@ async function main(): Promise<void> {
       ? false
       : { logger: log.child({ component: 'channel-server' }), limits: limitOverrides(args.limit ?? []) },
     strictKt: args['strict-kt'] === true,
+    // The --server's operator token (presence); the embedded server makes its own.
+    ...(last(args['operator-token']) ? { operatorToken: last(args['operator-token']) as string } : {}),
     ...(serverUrl ? { serverUrl } : {}),
     dataDir: last(args['data-dir']) ?? defaultDataDir()
   })

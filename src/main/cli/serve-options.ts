@@ -11,6 +11,8 @@ import { last, list, parseCommandLine, portArg } from './args'
 export const DEFAULT_SERVE_PORT = 8787
 /** Read when --token is not given, so that the token need not appear in the process list. */
 export const TOKEN_ENV = 'GENIE_BRIDGE_TOKEN'
+/** Read when --operator-token is not given, for the same reason. */
+export const OPERATOR_TOKEN_ENV = 'GENIE_BRIDGE_OPERATOR_TOKEN'
 /** Read when --log-level is not given. */
 export const LOG_LEVEL_ENV = 'GENIE_BRIDGE_LOG_LEVEL'
 export const DEFAULT_LOG_LEVEL: LogLevel = 'info'
@@ -22,6 +24,7 @@ export const SERVE_OPTIONS = {
   host: { type: 'string', multiple: true },
   port: { type: 'string', multiple: true },
   token: { type: 'string', multiple: true },
+  'operator-token': { type: 'string', multiple: true },
   'allow-origin': { type: 'string', multiple: true },
   'allow-uuid': { type: 'string', multiple: true },
   'tls-cert': { type: 'string', multiple: true },
@@ -40,6 +43,8 @@ export const SERVE_USAGE = `usage: npm run serve -- [options]
   --port N               port (default ${DEFAULT_SERVE_PORT}; 0 picks a free one)
   --token TOKEN          access token clients present at upgrade: ?token=TOKEN in the URL or
                          Authorization: Bearer TOKEN (also read from $${TOKEN_ENV}); GET /metrics needs it too
+  --operator-token TOKEN operator connections present it to list sessions and follow them
+                         (presence; also read from $${OPERATOR_TOKEN_ENV}; without it nobody may)
   --allow-origin ORIGIN  only pages from this origin may connect (repeatable or comma-separated;
                          default: any origin)
   --allow-uuid UUID      only this uuid may authenticate (repeatable or comma-separated)
@@ -90,6 +95,7 @@ export function parseServeArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
       port: portArg('port', last(v.port), DEFAULT_SERVE_PORT),
       limits: limitOverrides(v.limit ?? []),
       token: token === '' ? null : token,
+      operatorToken: last(v['operator-token']) ?? env[OPERATOR_TOKEN_ENV] ?? null,
       allowOrigins: list('allow-origin', v['allow-origin']),
       allowUuids: list('allow-uuid', v['allow-uuid']),
       paths: list('path', v.path),

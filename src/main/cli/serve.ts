@@ -52,6 +52,8 @@ async function main(): Promise<void> {
   const url = await server.listen()
   console.log(`channel server listening on ${url}`)
   for (const line of server.accessNotice()) console.log(line)
+  if (server.operatorToken)
+    console.log('presence: operator connections list sessions with the operator token')
   handleSignals(server, log)
 }
 

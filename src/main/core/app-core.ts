@@ -17,9 +17,11 @@ import {
   checkRequest,
   isCommandName
 } from '../../shared/contract'
+import { randomBytes } from 'node:crypto'
 import { serverUrlProblem } from '../../shared/input-rules'
-import { ResultCode } from '../../shared/protocol'
+import { type Frame, ResultCode } from '../../shared/protocol'
 import { CLIENT_DEFAULTS, ChannelClient, ChannelError } from '../channel/client'
+import { LIST_SESSIONS, type PresenceSession } from '../channel/presence'
 import { ChannelServer, type ChannelServerOptions } from '../channel/server'
 import { HistoryStore } from './history-store'
 import { SettingsStore } from './settings-store'
@@ -39,6 +41,8 @@ export interface CoreOptions {
   strictKt?: boolean
   /** What only the host can do (the desktop shell); absent ones answer 501. */
   hooks?: CoreHooks
+  /** Operator token of the channel server at `serverUrl` (presence); never handed to a page. */
+  operatorToken?: string
 }
 
 export interface CoreHooks {
@@ -75,7 +79,12 @@ export class AppCore {
     const core = new AppCore(options)
     await core.settings.load()
     if (options.embeddedServer !== false) {
-      core.server = new ChannelServer(options.embeddedServer ?? {})
+      // The app's own console is an operator of its own server: a token made up for this run,
+      // kept in main (see operatorTokenFor), so presence is never open to anyone else.
+      core.server = new ChannelServer({
+        operatorToken: randomBytes(24).toString('base64url'),
+        ...(options.embeddedServer ?? {})
+      })
       await core.server.listen()
     } else if (!options.serverUrl) {
       throw new Error('no channel server: either embed one or give serverUrl')
@@ -118,6 +127,12 @@ export class AppCore {
     return this.scopes.size
   }
 
+  /** The operator token for a channel server URL: the embedded server's own, or the configured one. */
+  operatorTokenFor(url: string): string | null {
+    if (this.server && url === this.server.url) return this.server.operatorToken
+    return url === this.options.serverUrl ? (this.options.operatorToken ?? null) : null
+  }
+
   get hooks(): CoreHooks {
     return this.options.hooks ?? {}
   }
@@ -140,6 +155,8 @@ type Handler<C extends CommandName> = (
 
 export class Scope {
   private readonly clients = new Map<string, ChannelClient>()
+  /** The server each connection is for (its operator token is looked up by it). */
+  private readonly urls = new WeakMap<ChannelClient, string>()
   private disposed = false
   status: WindowStatus = { liveCalls: 0, joinedWebClients: 0, transmitting: false }
   private readonly handlers: { [C in CommandName]: Handler<C> }
@@ -176,6 +193,7 @@ export class Scope {
       'channel:destroy': (req) => this.client(req).destroySession(req.sessionid),
       'channel:send': (req) => this.client(req).sendData(req.sessionid, req.data),
       'channel:keepalive': async (req) => ({ reply: await this.client(req).keepalive() }),
+      'presence:list': (req) => this.listSessions(req),
       'shell:openExternal': async (req) => {
         const open = this.core.hooks.openExternal
         if (!open)
@@ -262,6 +280,7 @@ export class Scope {
       keepaliveIntervalMs: req.keepalive === false ? 0 : this.core.info().keepaliveIntervalMs
     })
     this.clients.set(connectionId, client)
+    this.urls.set(client, url)
     client.on('state', (state, detail) =>
       this.emit('channel:state', { connectionId, state, ...(detail !== undefined ? { detail } : {}) })
     )
@@ -269,7 +288,7 @@ export class Scope {
       this.emit('channel:frame', { connectionId, direction: 'in', frame, at: Date.now() })
     )
     client.on('sent', (frame) =>
-      this.emit('channel:frame', { connectionId, direction: 'out', frame, at: Date.now() })
+      this.emit('channel:frame', { connectionId, direction: 'out', frame: redacted(frame), at: Date.now() })
     )
     client.on('sessionRestored', (sessionid) =>
       this.emit('channel:session', { connectionId, sessionid, kind: 'restored' })
@@ -302,6 +321,30 @@ export class Scope {
     }
   }
 
+  /** Presence: the live sessions of the connection's server, with its operator token added here. */
+  private async listSessions(req: unknown): Promise<{ sessions: PresenceSession[] }> {
+    const client = this.client(req as { connectionId: string })
+    const token = this.core.operatorTokenFor(this.urls.get(client) ?? '')
+    const reply = await client.request({
+      msgtype: 'request',
+      operation: LIST_SESSIONS,
+      channeltype: 'system',
+      subscribe: (req as { subscribe?: unknown }).subscribe === true,
+      ...(token ? { operator_token: token } : {})
+    })
+    const sessions = Array.isArray(reply['sessions']) ? (reply['sessions'] as PresenceSession[]) : []
+    return {
+      sessions: sessions
+        .filter((s) => typeof s?.sessionid === 'string' && typeof s.uuid === 'string')
+        .map((s) => ({
+          sessionid: s.sessionid,
+          uuid: s.uuid,
+          channeltype: String(s.channeltype ?? ''),
+          members: Number(s.members) || 0
+        }))
+    }
+  }
+
   private disconnect(connectionId: string): void {
     const client = this.clients.get(connectionId)
     if (!client) return
@@ -316,6 +359,11 @@ export class Scope {
       throw new ChannelError(ResultCode.NOT_FOUND, `no connection "${connectionId}": connect first`)
     return client
   }
+}
+
+/** A sent frame as the page may see it: an operator token never leaves the main process. */
+function redacted(frame: Frame): Frame {
+  return 'operator_token' in frame ? { ...frame, operator_token: '(hidden)' } : frame
 }
 
 function badRequest(message: string): ChannelError {

@@ -13,6 +13,7 @@ import {
   SETTINGS_FIELD_SCHEMAS,
   type Settings
 } from '../../shared/contract'
+import { validChime, validDirectory, validZones } from '../../shared/directory'
 import { JsonFile } from './json-file'
 
 export const SETTINGS_FILE = 'settings.json'
@@ -55,6 +56,7 @@ function sanitize(input: unknown, base: Settings): Settings {
   for (const key of Object.keys(SETTINGS_FIELD_SCHEMAS) as (keyof Settings)[]) {
     const value = src[key]
     if (value === undefined) continue
+    if (key === 'directory' || key === 'zones' || key === 'chime') continue // below, zones first
     if (key === 'audioProcessing') out.audioProcessing = sanitizeProcessing(value, base.audioProcessing)
     else if (key === 'qualityAlarms') out.qualityAlarms = sanitizeAlarms(value, base.qualityAlarms)
     else {
@@ -62,6 +64,10 @@ function sanitize(input: unknown, base: Settings): Settings {
       if (parsed.success) (out as Record<string, unknown>)[key] = parsed.output
     }
   }
+  out.zones = validZones(src.zones) ?? out.zones
+  // A speaker keeps only the zones that exist (now or after this change).
+  out.directory = validDirectory(src.directory ?? out.directory, out.zones) ?? out.directory
+  out.chime = validChime(src.chime) ?? out.chime
   return out
 }
 

@@ -1,10 +1,11 @@
 import { type Ref, onBeforeUnmount, ref, watch } from 'vue'
 import { type CallQuality, QUALITY_REFRESH_MS, type QualityCounters, readQuality } from '../rtc/call-quality'
-import { every } from '../services/ticker'
+import type { PeerSession } from '../rtc/peer-session'
+import { everyTogether } from '../services/ticker'
 import { useSettingsStore } from '../stores/settings'
 
-/** Polls a peer connection's stats while it exists. */
-export function useCallQuality(pc: Ref<RTCPeerConnection | null>): Ref<CallQuality | null> {
+/** Polls a call's figures (from its PeerSession) while it exists. */
+export function useCallQuality(session: Ref<PeerSession | null>): Ref<CallQuality | null> {
   const quality = ref<CallQuality | null>(null)
   let stop: (() => void) | null = null
   let counters: QualityCounters | undefined
@@ -17,13 +18,13 @@ export function useCallQuality(pc: Ref<RTCPeerConnection | null>): Ref<CallQuali
     quality.value = null
   }
   watch(
-    pc,
-    (conn) => {
+    session,
+    (call) => {
       release()
-      if (!conn) return
-      stop = every(QUALITY_REFRESH_MS, () => {
-        if (conn.connectionState === 'closed') return
-        void conn.getStats().then((report) => {
+      if (!call) return
+      stop = everyTogether(QUALITY_REFRESH_MS, () => {
+        void call.stats().then((report) => {
+          if (!report) return
           const r = readQuality(
             report as unknown as Map<string, Record<string, unknown> & { type: string }>,
             counters,

@@ -172,26 +172,24 @@ export class PeerSession extends Emitter<PeerEvents> {
     }
   }
 
-  /** Replaces the microphone track without renegotiation (device change, unplug). */
-  async replaceLocalStream(stream: MediaStream | null): Promise<void> {
-    this.localStream = stream
-    await this.applySending()
-  }
-
   /**
-   * Sends the microphone to this peer or silence, without renegotiation: one shared microphone
-   * track can talk to some peers and not to others (talk to one / a group / all, push-to-talk).
+   * Sends this call's audio or silence, without renegotiation and without replacing the track: the
+   * call's own track (a clone of the console's audio bus) is enabled or disabled, so one bus can
+   * talk to some calls and not to others (a zone, one speaker, all-call, push-to-talk).
    */
-  async setSending(sending: boolean): Promise<void> {
-    if (this.sending === sending) return
+  setSending(sending: boolean): void {
     this.sending = sending
-    await this.applySending()
+    this.applySending()
   }
 
-  private async applySending(): Promise<void> {
-    const track = this.sending ? (this.localStream?.getAudioTracks()[0] ?? null) : null
-    const sender = this.pc?.getSenders().find((s) => s.track?.kind === 'audio' || s.track === null)
-    if (sender && sender.track !== track) await sender.replaceTrack(track)
+  /** Whether this call's sender carries live, enabled audio right now (what the far side hears). */
+  get sendingNow(): boolean {
+    const track = this.pc?.getSenders().find((s) => s.track?.kind === 'audio')?.track
+    return !!track && track.enabled && track.readyState === 'live'
+  }
+
+  private applySending(): void {
+    for (const track of this.localStream?.getAudioTracks() ?? []) track.enabled = this.sending
   }
 
   /** Ends the call: tells the other side (bye) unless it ended it, and releases everything. */
@@ -244,7 +242,7 @@ export class PeerSession extends Emitter<PeerEvents> {
         }
         const stream = this.localStream
         if (!renegotiation) for (const track of stream?.getAudioTracks() ?? []) pc.addTrack(track, stream!)
-        if (!this.sending) await this.applySending()
+        this.applySending() // a choice made while the stream was still opening
         const answer = await pc.createAnswer()
         await pc.setLocalDescription(answer)
         this.signal({ type: 'answer', sdp: pc.localDescription?.sdp ?? answer.sdp ?? '' })

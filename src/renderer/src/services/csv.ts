@@ -19,3 +19,43 @@ export function downloadText(filename: string, text: string, type: string): void
   a.click()
   setTimeout(() => URL.revokeObjectURL(url), 1000)
 }
+
+/**
+ * Reads RFC 4180 CSV (quoted fields, doubled quotes, CRLF or LF) into rows of cells; blank lines
+ * are skipped. The `'` that toCsv puts before a formula character is taken off again.
+ */
+export function parseCsv(text: string): string[][] {
+  const rows: string[][] = []
+  let row: string[] = []
+  let cell = ''
+  let quoted = false
+  let wasQuoted = false
+  const endCell = (): void => {
+    row.push(!wasQuoted && /^'[=+\-@]/.test(cell) ? cell.slice(1) : cell)
+    cell = ''
+    wasQuoted = false
+  }
+  const endRow = (): void => {
+    endCell()
+    if (row.length > 1 || row[0] !== '') rows.push(row)
+    row = []
+  }
+  const src = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text
+  for (let i = 0; i < src.length; i++) {
+    const c = src[i]!
+    if (quoted) {
+      if (c === '"' && src[i + 1] === '"') {
+        cell += '"'
+        i++
+      } else if (c === '"') quoted = false
+      else cell += c
+    } else if (c === '"' && cell === '') {
+      quoted = true
+      wasQuoted = true
+    } else if (c === ',') endCell()
+    else if (c === '\n') endRow()
+    else if (c !== '\r') cell += c
+  }
+  if (cell !== '' || row.length > 0) endRow()
+  return rows
+}

@@ -6,12 +6,21 @@ import { readSignal } from '@shared/protocol'
 import type { MessageKey } from '../i18n'
 import { useBridge } from '../services/bridge'
 import { type CallState, PeerSession } from '../rtc/peer-session'
-import { MicrophoneError, openMicrophone, stopStream } from '../rtc/microphone'
-import { errorMessage, randomId, subscribeFrames } from './channel-events'
+import { MicrophoneError } from '../rtc/microphone'
+import { consoleAudio } from '../rtc/console-audio'
+import { type ChannelConnection, channelConnection } from './channel-connection'
+import { errorMessage, randomId } from './channel-events'
 import type { StoreError } from './device'
 import { useSettingsStore } from './settings'
 
+/** The console's own connection (its own uuid), shared by every call that needs no other. */
 export const CONSOLE_CONNECTION = 'console'
+const SPEAKER_CONNECTION_PREFIX = 'console:'
+
+/** The connection that authenticates as a speaker's ContainerId (KT's flow: one per speaker). */
+export function speakerConnectionId(containerId: string): string {
+  return SPEAKER_CONNECTION_PREFIX + containerId
+}
 
 /**
  * A copy of a record with one entry set, or removed when the value is null; the record itself when
@@ -26,7 +35,7 @@ function withEntry<T>(record: Record<string, T>, key: string, value: T | null): 
 }
 
 /** What the operator is told when the microphone could not be opened, by its kind of failure. */
-function microphoneError(e: unknown): StoreError {
+export function microphoneError(e: unknown): StoreError {
   const kind = e instanceof MicrophoneError ? e.kind : 'unknown'
   return { key: `mic.${kind}` as MessageKey, detail: errorMessage(e) }
 }
@@ -34,76 +43,75 @@ function microphoneError(e: unknown): StoreError {
 /** One speaker the console has joined. `joined` means: in the session, waiting for its offer. */
 export interface SpeakerCall {
   sessionid: string
+  /** The channel connection the call is on (the console's own, or one as the speaker's ContainerId). */
+  connectionId: string
   state: CallState | 'joined'
   ice: RTCIceConnectionState
   error: StoreError | null
-  /** This speaker is among those the operator talks to. */
+  /** This speaker is among those the operator talks to (when no zone is held, see the talk store). */
   talk: boolean
   /** Playback volume of this speaker's audio (two-way), 0..1. */
   volume: number
 }
 
 /**
- * The operator console (web role): one channel connection, any number of joined sessions, each
- * answered with the one shared microphone track. Who hears the operator is chosen per speaker
- * (talk to one, a group or all) and gated by mute and push-to-talk.
+ * The console's calls: its channel connections, the sessions it joined, and each call's
+ * PeerSession, answered with its own clone of the audio bus's track. Who hears the operator is
+ * the talk store's job; the directory and zones are theirs.
  */
 export const useConsoleStore = defineStore('console', () => {
   const bridge = useBridge()
   const settings = useSettingsStore()
 
   const uuid = ref('')
-  const connection = ref<ConnectionState>('idle')
-  const connectionDetail = ref('')
   const calls = reactive<Record<string, SpeakerCall>>({})
   /** Each speaker's audio (two-way intercom), by session. */
   const remoteStreams = shallowRef<Record<string, MediaStream>>({})
-  /** Each call's peer connection, by session (for quality indicators). */
-  const pcs = shallowRef<Record<string, RTCPeerConnection>>({})
+  /** Each call's session, by session id: quality figures and routing read it. */
+  const sessions = shallowRef<Record<string, PeerSession>>({})
   const error = ref<StoreError | null>(null)
-  /** Something the operator should know that is not an error (e.g. switched microphones). */
-  const notice = ref<StoreError | null>(null)
   const busy = ref(false)
-  const muted = ref(false)
-  /** Push-to-talk: when on, the microphone goes out only while `pttHeld`. */
-  const pushToTalk = ref(false)
-  const pttHeld = ref(false)
-  const microphone = shallowRef<MediaStream | null>(null)
+  /** Whether the channel server is the app's embedded one (then one connection carries every call). */
+  const embedded = ref(true)
 
   const peers = new Map<string, PeerSession>()
-  let opening: Promise<MediaStream> | null = null
-  let unsubscribe: (() => void)[] = []
+  /** The call tracks (clones of the bus output) by session: stopped when the call ends. */
+  const callTracks = new Map<string, MediaStreamTrack>()
+  const channels = new Map<string, ChannelConnection>()
+  /** Connection states, by connection id (reactive: rows and the directory show them). */
+  const connectionStates = reactive<Record<string, ConnectionState>>({})
 
+  const shared = openChannel(CONSOLE_CONNECTION)
+  const connection = computed(() => shared.state.value)
+  const connectionDetail = computed(() => shared.detail.value)
   const ready = computed(() => connection.value === 'ready')
   const callList = computed(() => Object.values(calls))
-  /** The microphone is open to the speakers right now (not muted, push-to-talk held if on). */
-  const transmitting = computed(() => !muted.value && (!pushToTalk.value || pttHeld.value))
-  /** A live call would carry the operator's voice (whether the microphone is open or not). */
-  const talkingToLive = computed(() => Object.values(calls).some((c) => c.talk && c.state === 'live'))
-  /** Someone hears the operator right now. */
-  const onAir = computed(() => transmitting.value && talkingToLive.value)
+  const liveCount = computed(() => callList.value.filter((c) => c.state === 'live').length)
 
-  function listen(): void {
-    if (unsubscribe.length) return
-    unsubscribe = [
-      bridge.on('channel:state', (e) => {
-        if (e.connectionId !== CONSOLE_CONNECTION) return
-        connection.value = e.state
-        connectionDetail.value = e.detail ?? ''
-        if (e.state === 'closed')
-          for (const id of Object.keys(calls)) endCall(id, { sendBye: false, forget: true })
-      }),
-      bridge.on('channel:session', (e) => {
-        if (e.connectionId === CONSOLE_CONNECTION && e.kind === 'lost')
-          endCall(e.sessionid, { sendBye: false, forget: true })
-      }),
-      subscribeFrames(CONSOLE_CONNECTION, { notify: onNotify, data: onData }),
-      // The desktop app's global shortcut: a press toggles talking (shortcuts report no release).
-      bridge.on('ptt:toggle', () => {
-        if (pushToTalk.value) pttHeld.value = !pttHeld.value
-      })
-    ]
+  function openChannel(id: string): ChannelConnection {
+    let ch = channels.get(id)
+    if (ch) return ch
+    ch = channelConnection(id, {
+      state: (state) => {
+        connectionStates[id] = state
+        if (state === 'closed')
+          for (const c of callsOn(id)) endCall(c.sessionid, { sendBye: false, forget: true })
+      },
+      notify: onNotify,
+      data: (f) => onData(id, f)
+    })
+    channels.set(id, ch)
+    return ch
   }
+
+  function callsOn(connectionId: string): SpeakerCall[] {
+    return Object.values(calls).filter((c) => c.connectionId === connectionId)
+  }
+
+  bridge.on('channel:session', (e) => {
+    if (e.kind === 'lost' && calls[e.sessionid]?.connectionId === e.connectionId)
+      endCall(e.sessionid, { sendBye: false, forget: true })
+  })
 
   function onNotify(f: NotifyFrame): void {
     if (f.operation === 'destroy_session' && f.sessionid && calls[f.sessionid]) {
@@ -111,9 +119,10 @@ export const useConsoleStore = defineStore('console', () => {
     }
   }
 
-  function onData(f: DataFrame): void {
-    const id = f.sessionid ?? (Object.keys(calls).length === 1 ? Object.keys(calls)[0] : undefined)
-    if (!id || !calls[id]) return
+  function onData(connectionId: string, f: DataFrame): void {
+    const mine = callsOn(connectionId)
+    const id = f.sessionid ?? (mine.length === 1 ? mine[0]!.sessionid : undefined)
+    if (!id || calls[id]?.connectionId !== connectionId) return
     const signal = readSignal(f.data)
     const peer = peers.get(id)
     // An offer during a call is the speaker restarting ICE: the same call renegotiates.
@@ -138,80 +147,82 @@ export const useConsoleStore = defineStore('console', () => {
     }
   }
 
+  function serverUrl(): string | undefined {
+    return settings.settings.serverUrl || undefined
+  }
+
+  /** Whether the configured server is the embedded one (where one connection may carry all calls). */
+  async function checkEmbedded(): Promise<boolean> {
+    const info = await bridge.invoke('app:info').catch(() => null)
+    const url = settings.settings.serverUrl
+    embedded.value = !!info?.channelUrl && (!url || url === info.channelUrl)
+    return embedded.value
+  }
+
   async function connect(options: { url?: string; uuid?: string } = {}): Promise<void> {
-    listen()
     if (!settings.loaded) await settings.load()
     const wanted = options.uuid || uuid.value || settings.settings.consoleUuid || randomId('WEB')
     if (connection.value === 'ready' && wanted === uuid.value && !options.url) return
     uuid.value = wanted
     if (settings.settings.consoleUuid !== wanted) void settings.update({ consoleUuid: wanted })
-    const url = options.url || settings.settings.serverUrl || undefined
-    await run('error.connect', () =>
-      bridge.invoke('channel:connect', {
-        connectionId: CONSOLE_CONNECTION,
-        uuid: wanted,
-        ...(url ? { url } : {})
-      })
-    )
+    await checkEmbedded()
+    await run('error.connect', () => shared.connect(wanted, options.url || serverUrl()))
   }
 
-  async function join(sessionid: string): Promise<void> {
-    const id = sessionid.trim()
+  /**
+   * The connection a speaker is called on: given its ContainerId, one that authenticates as it
+   * (KT's flow, and what a server that accepts only the speaker's own ContainerId needs); on the
+   * embedded server, or without a ContainerId, the console's own.
+   */
+  async function connectionFor(containerId: string): Promise<ChannelConnection> {
+    if (!containerId || embedded.value) {
+      if (shared.state.value !== 'ready') await connect()
+      return shared
+    }
+    const ch = openChannel(speakerConnectionId(containerId))
+    if (ch.state.value !== 'ready') await ch.connect(containerId, serverUrl())
+    return ch
+  }
+
+  /**
+   * Joins a speaker's session: by its session id, or by its ContainerId (its session id then
+   * being the ContainerId unless given, as `createChannel` with `usecontainerid` makes it).
+   */
+  async function join(
+    sessionid: string,
+    options: { containerId?: string; quiet?: boolean } = {}
+  ): Promise<void> {
+    const containerId = options.containerId?.trim() ?? ''
+    const id = sessionid.trim() || containerId
     if (!id) {
       error.value = { key: 'error.sessionRequired' }
       return
     }
-    if (connection.value !== 'ready') await connect()
-    await run('error.join', () =>
-      bridge.invoke('channel:join', { connectionId: CONSOLE_CONNECTION, sessionid: id })
-    )
-    calls[id] ??= { sessionid: id, state: 'joined', ice: 'new', error: null, talk: true, volume: 1 }
-  }
-
-  /** The shared microphone, opened once for every call. */
-  async function ensureMicrophone(): Promise<MediaStream> {
-    if (microphone.value && microphone.value.getAudioTracks().some((t) => t.readyState === 'live'))
-      return microphone.value
-    opening ??= openWithFallback().finally(() => (opening = null))
-    const stream = await opening
-    useMicrophone(stream)
-    return stream
-  }
-
-  /** The chosen microphone, or the default one when the chosen one is gone (unplugged). */
-  async function openWithFallback(): Promise<MediaStream> {
-    try {
-      return await openMicrophone(settings.microphoneOptions())
-    } catch (e) {
-      const kind = e instanceof MicrophoneError ? e.kind : 'unknown'
-      if (!settings.settings.inputDeviceId || (kind !== 'notFound' && kind !== 'overconstrained')) throw e
-      const stream = await openMicrophone(settings.microphoneOptions(true))
-      notice.value = { key: 'mic.usingDefault' }
-      return stream
-    }
-  }
-
-  /** Adopts a microphone stream and watches for it ending (unplugged, taken by the system). */
-  function useMicrophone(stream: MediaStream): void {
-    microphone.value = stream
-    for (const t of stream.getAudioTracks())
-      t.addEventListener('ended', () => void onMicrophoneEnded(stream), { once: true })
-  }
-
-  /** The microphone went away mid-call: switch to another one without renegotiating, and say so. */
-  async function onMicrophoneEnded(stream: MediaStream): Promise<void> {
-    if (microphone.value !== stream || peers.size === 0) return
-    notice.value = { key: 'mic.lost' }
-    try {
-      const fresh = await openWithFallback()
-      useMicrophone(fresh)
-      await Promise.all([...peers.values()].map((p) => p.replaceLocalStream(fresh)))
-      stopStream(stream)
-      notice.value = { key: 'mic.recovered', detail: fresh.getAudioTracks()[0]?.label ?? '' }
-    } catch (e) {
-      notice.value = { key: 'mic.lostNone', detail: errorMessage(e) }
-      error.value = microphoneError(e)
-    }
+    if (calls[id]) return
+    // Quiet: the directory's own attempts; a speaker not on line is no error to show.
+    const attempt = options.quiet
+      ? (fn: () => Promise<void>) => fn()
+      : (fn: () => Promise<void>) => run('error.join', fn)
+    await attempt(async () => {
+      const ch = await connectionFor(containerId)
+      try {
+        await bridge.invoke('channel:join', { connectionId: ch.id, sessionid: id })
+      } catch (e) {
+        // A speaker's own connection that carries no call is closed again: a window holds a
+        // bounded number of connections, and the speaker may stay away for long.
+        if (ch !== shared && callsOn(ch.id).length === 0) void ch.disconnect().catch(() => undefined)
+        throw e
+      }
+      calls[id] ??= {
+        sessionid: id,
+        connectionId: ch.id,
+        state: 'joined',
+        ice: 'new',
+        error: null,
+        talk: true,
+        volume: 1
+      }
+    })
   }
 
   async function answer(sessionid: string, offer: unknown): Promise<void> {
@@ -222,14 +233,18 @@ export const useConsoleStore = defineStore('console', () => {
     call.error = null
     // The connection is made and the offer applied while the microphone opens: opening it runs
     // outside the page, making the connection takes the page's main thread.
-    const microphone = ensureMicrophone()
+    const audio = consoleAudio()
+    const microphone = audio.microphone.acquire()
+    const track = audio.bus.callTrack()
+    callTracks.set(sessionid, track)
+    const ch = channels.get(call.connectionId)
     const session = new PeerSession({
       role: 'web',
-      localStream: microphone,
-      signal: (data) => void send(sessionid, data)
+      localStream: microphone.then(() => new MediaStream([track])),
+      signal: (data) => void ch?.send(sessionid, data)
     })
     peers.set(sessionid, session)
-    setPc(sessionid, session.peerConnection)
+    setSession(sessionid, session)
     session.on('state', (s) => {
       const c = calls[sessionid]
       const current = peers.get(sessionid) === session
@@ -238,8 +253,9 @@ export const useConsoleStore = defineStore('console', () => {
         // The closed connection reports no more ICE states: the row must not keep the last one.
         if (c) c.ice = 'new'
         peers.delete(sessionid)
+        releaseTrack(sessionid)
         setRemote(sessionid, null)
-        setPc(sessionid, null)
+        setSession(sessionid, null)
       }
       releaseMicrophoneIfIdle()
     })
@@ -248,7 +264,8 @@ export const useConsoleStore = defineStore('console', () => {
       if (c) c.ice = s
     })
     session.on('remoteStream', (s) => setRemote(sessionid, s))
-    await session.setSending(call.talk && transmitting.value)
+    // Silent until the talk store routes the operator to it (it watches the sessions).
+    session.setSending(false)
     const answered = session.handle(offer)
     try {
       await microphone
@@ -257,7 +274,7 @@ export const useConsoleStore = defineStore('console', () => {
       call.error = microphoneError(e)
       call.state = 'failed'
       // No answer without audio: tell the speaker instead of leaving it waiting.
-      void send(sessionid, { type: 'bye', reason: 'microphone unavailable' })
+      void ch?.send(sessionid, { type: 'bye', reason: 'microphone unavailable' })
       return
     }
     await answered
@@ -267,22 +284,23 @@ export const useConsoleStore = defineStore('console', () => {
     remoteStreams.value = withEntry(remoteStreams.value, sessionid, stream)
   }
 
-  function setPc(sessionid: string, pc: RTCPeerConnection | null): void {
-    pcs.value = withEntry(pcs.value, sessionid, pc)
+  function setSession(sessionid: string, session: PeerSession | null): void {
+    sessions.value = withEntry(sessions.value, sessionid, session)
   }
 
-  function send(sessionid: string, data: Record<string, unknown>): Promise<void> {
-    return bridge
-      .invoke('channel:send', { connectionId: CONSOLE_CONNECTION, sessionid, data })
-      .catch(() => undefined)
+  function releaseTrack(sessionid: string): void {
+    const track = callTracks.get(sessionid)
+    callTracks.delete(sessionid)
+    if (track) consoleAudio().bus.releaseCallTrack(track)
   }
 
   function endCall(sessionid: string, options: { sendBye?: boolean; forget?: boolean } = {}): void {
     const p = peers.get(sessionid)
     peers.delete(sessionid)
     p?.close({ sendBye: options.sendBye ?? true })
+    releaseTrack(sessionid)
     setRemote(sessionid, null)
-    setPc(sessionid, null)
+    setSession(sessionid, null)
     const c = calls[sessionid]
     if (c) {
       c.ice = 'new'
@@ -298,47 +316,14 @@ export const useConsoleStore = defineStore('console', () => {
   }
 
   async function destroy(sessionid: string): Promise<void> {
+    const connectionId = calls[sessionid]?.connectionId ?? CONSOLE_CONNECTION
     endCall(sessionid, { sendBye: true, forget: true })
-    await run('error.destroy', () =>
-      bridge.invoke('channel:destroy', { connectionId: CONSOLE_CONNECTION, sessionid })
-    )
+    await run('error.destroy', () => bridge.invoke('channel:destroy', { connectionId, sessionid }))
   }
 
   async function disconnect(): Promise<void> {
     for (const id of Object.keys(calls)) endCall(id, { sendBye: true, forget: true })
-    await bridge.invoke('channel:disconnect', { connectionId: CONSOLE_CONNECTION })
-  }
-
-  /** Applies mute, push-to-talk and the talk selection to every call. */
-  function applyTalk(): void {
-    for (const [id, p] of peers) void p.setSending((calls[id]?.talk ?? false) && transmitting.value)
-  }
-  watch(transmitting, applyTalk)
-
-  function setMuted(value: boolean): void {
-    muted.value = value
-  }
-
-  function setPushToTalk(enabled: boolean): void {
-    pushToTalk.value = enabled
-    pttHeld.value = false
-  }
-
-  function holdToTalk(held: boolean): void {
-    pttHeld.value = held
-  }
-
-  /** Talk to these speakers only (one, a group), or to every speaker with `null`. */
-  function talkTo(sessionids: string[] | null): void {
-    for (const c of Object.values(calls)) c.talk = sessionids === null || sessionids.includes(c.sessionid)
-    applyTalk()
-  }
-
-  function toggleTalk(sessionid: string): void {
-    const c = calls[sessionid]
-    if (!c) return
-    c.talk = !c.talk
-    applyTalk()
+    await Promise.all([...channels.values()].map((ch) => ch.disconnect().catch(() => undefined)))
   }
 
   function setVolume(sessionid: string, volume: number): void {
@@ -346,61 +331,42 @@ export const useConsoleStore = defineStore('console', () => {
     if (c) c.volume = Math.max(0, Math.min(1, volume))
   }
 
-  /** A different microphone chosen mid-call replaces the track in every call, without renegotiation. */
-  async function switchMicrophone(): Promise<void> {
-    const old = microphone.value
-    if (!old || peers.size === 0) return
-    try {
-      const fresh = await openWithFallback()
-      useMicrophone(fresh)
-      await Promise.all([...peers.values()].map((p) => p.replaceLocalStream(fresh)))
-      stopStream(old)
-    } catch (e) {
-      error.value = microphoneError(e)
-    }
+  function releaseMicrophoneIfIdle(): void {
+    if (peers.size === 0) consoleAudio().microphone.release()
   }
-  // A different microphone, or other processing for it, applies mid-call.
+
+  // A different microphone, or other processing for it, applies mid-call (inside the bus: the
+  // calls' tracks stay as they are).
   watch(
     () => JSON.stringify(settings.microphoneOptions()),
-    () => void switchMicrophone()
-  )
-
-  function releaseMicrophoneIfIdle(): void {
-    if (peers.size === 0 && microphone.value) {
-      stopStream(microphone.value)
-      microphone.value = null
+    () => {
+      if (peers.size > 0)
+        void consoleAudio()
+          .microphone.switch()
+          .catch((e: unknown) => (error.value = microphoneError(e)))
     }
-  }
+  )
 
   return {
     uuid,
     connection,
     connectionDetail,
+    connectionStates,
+    embedded,
     calls,
     callList,
+    liveCount,
     remoteStreams,
+    sessions,
     error,
-    notice,
     busy,
-    muted,
-    pushToTalk,
-    pttHeld,
-    transmitting,
-    talkingToLive,
-    onAir,
-    microphone,
     ready,
     connect,
     join,
     hangUp,
     destroy,
     disconnect,
-    setMuted,
-    setPushToTalk,
-    holdToTalk,
-    talkTo,
-    toggleTalk,
     setVolume,
-    pcs
+    peerCount: () => peers.size
   }
 })

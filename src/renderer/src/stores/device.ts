@@ -6,7 +6,8 @@ import type { MessageKey } from '../i18n'
 import { useBridge } from '../services/bridge'
 import { type CallState, PeerSession } from '../rtc/peer-session'
 import { MicrophoneError, openMicrophone, stopStream } from '../rtc/microphone'
-import { errorMessage, randomId, subscribeFrames } from './channel-events'
+import { channelConnection } from './channel-connection'
+import { errorMessage, randomId } from './channel-events'
 import { useAppStore } from './app'
 import { useSettingsStore } from './settings'
 
@@ -38,15 +39,13 @@ export const useDeviceStore = defineStore('device', () => {
   const app = useAppStore()
 
   const uuid = ref('')
-  const connection = ref<ConnectionState>('idle')
-  const connectionDetail = ref('')
   const sessionid = ref<string | null>(null)
   const webJoined = ref(false)
   const call = ref<CallState>('idle')
   const ice = ref<RTCIceConnectionState>('new')
   const remoteStream = shallowRef<MediaStream | null>(null)
-  /** The call's peer connection while there is one (for quality indicators). */
-  const pc = shallowRef<RTCPeerConnection | null>(null)
+  /** The call while there is one (quality indicators read its figures). */
+  const activeSession = shallowRef<PeerSession | null>(null)
   /** ICE restarts in the current call. */
   const iceRestarts = ref(0)
   const lastKeepaliveAt = ref<number | null>(null)
@@ -57,48 +56,41 @@ export const useDeviceStore = defineStore('device', () => {
 
   let peer: PeerSession | null = null
   let localStream: MediaStream | null = null
-  let unsubscribe: (() => void)[] = []
   let channelEventListener: ChannelEventListener | null = null
   /** Waiting for a verdict on this session's offer (see OFFER_VERDICT_MS). */
   const refusalWaiters = new Set<(refusal: ReplyFrame) => void>()
 
+  const connection = computed<ConnectionState>(() => channel.state.value)
+  const connectionDetail = computed(() => channel.detail.value)
   const ready = computed(() => connection.value === 'ready')
   /** Strict KT mode: the setting, or the app started with --strict-kt. */
   const strict = computed(() => settings.settings.strictKt || app.info?.strictKt === true)
   const inCall = computed(() => ['offering', 'connecting', 'live'].includes(call.value))
 
-  function listen(): void {
-    if (unsubscribe.length) return
-    unsubscribe = [
-      bridge.on('channel:session', (e) => {
-        if (e.connectionId !== DEVICE_CONNECTION || e.kind !== 'lost' || e.sessionid !== sessionid.value)
-          return
-        // The channel is gone (released by the server, or not restored after a reconnect).
-        endCall({ sendBye: false })
-        sessionid.value = null
-        webJoined.value = false
-        error.value = { key: 'error.channelLost', ...(e.reason ? { detail: e.reason } : {}) }
-      }),
-      bridge.on('channel:state', (e) => {
-        if (e.connectionId !== DEVICE_CONNECTION) return
-        connection.value = e.state
-        connectionDetail.value = e.detail ?? ''
-        if (e.state === 'ready') lastKeepaliveAt.value = Date.now()
-      }),
-      subscribeFrames(DEVICE_CONNECTION, {
-        any: (e) => {
-          if (e.direction === 'out' && e.frame.operation === 'ras_alive') lastKeepaliveAt.value = e.at
-          if (e.direction === 'in' && e.frame.msgtype === 'reply') onReply(e.frame)
-          if (e.direction === 'in' && (e.frame.msgtype === 'notify' || e.frame.msgtype === 'data')) {
-            if (e.frame.operation !== 'iam' && e.frame.operation !== 'ras_alive')
-              channelEventListener?.(200, 'Success', e.frame)
-          }
-        },
-        notify: onNotify,
-        data: onData
-      })
-    ]
-  }
+  /** The speaker's channel connection. */
+  const channel = channelConnection(DEVICE_CONNECTION, {
+    state: (state) => {
+      if (state === 'ready') lastKeepaliveAt.value = Date.now()
+    },
+    any: (e) => {
+      if (e.direction === 'out' && e.frame.operation === 'ras_alive') lastKeepaliveAt.value = e.at
+      if (e.direction === 'in' && e.frame.msgtype === 'reply') onReply(e.frame)
+      if (e.direction === 'in' && (e.frame.msgtype === 'notify' || e.frame.msgtype === 'data')) {
+        if (e.frame.operation !== 'iam' && e.frame.operation !== 'ras_alive')
+          channelEventListener?.(200, 'Success', e.frame)
+      }
+    },
+    notify: onNotify,
+    data: onData
+  })
+  bridge.on('channel:session', (e) => {
+    if (e.connectionId !== DEVICE_CONNECTION || e.kind !== 'lost' || e.sessionid !== sessionid.value) return
+    // The channel is gone (released by the server, or not restored after a reconnect).
+    endCall({ sendBye: false })
+    sessionid.value = null
+    webJoined.value = false
+    error.value = { key: 'error.channelLost', ...(e.reason ? { detail: e.reason } : {}) }
+  })
 
   function onNotify(f: NotifyFrame): void {
     if (!f.sessionid || f.sessionid !== sessionid.value) return
@@ -179,20 +171,14 @@ export const useDeviceStore = defineStore('device', () => {
   }
 
   async function connect(): Promise<void> {
-    listen()
-    if (connection.value === 'ready') return
+    if (channel.state.value === 'ready') return
     await loadConfig()
     uuid.value ||= settings.settings.deviceUuid || randomId('K')
     if (!settings.settings.deviceUuid) void settings.update({ deviceUuid: uuid.value })
     const url = settings.settings.serverUrl || undefined
+    // A real speaker sends no keep-alive of its own: the service app calls keepaliveChannel.
     await run('error.connect', () =>
-      bridge.invoke('channel:connect', {
-        connectionId: DEVICE_CONNECTION,
-        uuid: uuid.value,
-        ...(url ? { url } : {}),
-        // A real speaker sends no keep-alive of its own: the service app calls keepaliveChannel.
-        ...(strict.value ? { keepalive: false } : {})
-      })
+      channel.connect(uuid.value, url, strict.value ? { keepalive: false } : {})
     )
   }
 
@@ -241,19 +227,16 @@ export const useDeviceStore = defineStore('device', () => {
     const session = new PeerSession({
       role: 'device',
       localStream,
-      signal: (data) =>
-        void bridge
-          .invoke('channel:send', { connectionId: DEVICE_CONNECTION, sessionid: id, data })
-          .catch(() => undefined)
+      signal: (data) => void channel.send(id, data)
     })
     peer = session
-    pc.value = session.peerConnection
+    activeSession.value = session
     session.on('state', (s) => {
       call.value = s
       if (s === 'ended' || s === 'failed') remoteStream.value = null
       if (s === 'ended' && peer === session) {
         peer = null
-        pc.value = null
+        activeSession.value = null
         stopStream(localStream)
         localStream = null
       }
@@ -281,7 +264,7 @@ export const useDeviceStore = defineStore('device', () => {
   function endCall(options: { sendBye?: boolean } = {}): void {
     const p = peer
     peer = null
-    pc.value = null
+    activeSession.value = null
     p?.close(options)
     stopStream(localStream)
     localStream = null
@@ -315,7 +298,7 @@ export const useDeviceStore = defineStore('device', () => {
     endCall({ sendBye: true })
     sessionid.value = null
     webJoined.value = false
-    await bridge.invoke('channel:disconnect', { connectionId: DEVICE_CONNECTION })
+    await channel.disconnect()
   }
 
   function setChannelEventListener(fn: ChannelEventListener | null): void {
@@ -348,7 +331,7 @@ export const useDeviceStore = defineStore('device', () => {
     destroyChannel,
     disconnect,
     setChannelEventListener,
-    pc,
+    session: activeSession,
     iceRestarts
   }
 })

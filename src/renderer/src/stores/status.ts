@@ -5,6 +5,7 @@ import { useSettled } from '../composables/useSettled'
 import { useBridge } from '../services/bridge'
 import { useConsoleStore } from './console'
 import { useDeviceStore } from './device'
+import { useTalkStore } from './talk'
 
 /** Tells the host what this window is doing (tray icon, notifications) whenever it changes. */
 export const useStatusStore = defineStore('status', () => {
@@ -15,13 +16,14 @@ export const useStatusStore = defineStore('status', () => {
     started = true
     const device = useDeviceStore()
     const operator = useConsoleStore()
+    const talk = useTalkStore()
     // Reported once it holds: the tray need not follow each step of a call's setup, and a round
     // trip to the host at the moment the call goes live would compete with its audio.
     const status = useSettled((): WindowStatus => ({
       liveCalls:
         (device.call === 'live' ? 1 : 0) + operator.callList.filter((c) => c.state === 'live').length,
       joinedWebClients: device.webJoined ? 1 : 0,
-      transmitting: operator.onAir
+      transmitting: talk.onAir
     }))
     let reported = ''
     watch(
