@@ -64,8 +64,16 @@ interface Sample {
   servers: ({ pid: number; rssBytes: number; fds: number } | null)[]
   serversRssBytes: number
   allRunning: boolean
-  redis: { usedBytes: number; rssBytes: number; keys: number } | null
+  redis: RedisMemory | null
   progress: SoakProgress | null
+}
+
+interface RedisMemory {
+  usedBytes: number
+  rssBytes: number
+  datasetBytes: number
+  overheadBytes: number
+  keys: number
 }
 
 interface HeapSample {
@@ -157,12 +165,17 @@ const int = (n: number): string => Math.round(n).toLocaleString('en')
 const mib = (n: number): string => `${(n / MiB).toFixed(1)} MiB`
 const signed = (n: number, decimals = 1): string => `${n >= 0 ? '+' : ''}${n.toFixed(decimals)}`
 
-async function redisMemory(
-  client: RedisClientType
-): Promise<{ usedBytes: number; rssBytes: number; keys: number }> {
+async function redisMemory(client: RedisClientType): Promise<RedisMemory> {
   const info = await client.info('memory')
   const field = (name: string): number => Number(new RegExp(`^${name}:(\\d+)`, 'm').exec(info)?.[1] ?? NaN)
-  return { usedBytes: field('used_memory'), rssBytes: field('used_memory_rss'), keys: await client.dbSize() }
+  return {
+    usedBytes: field('used_memory'),
+    rssBytes: field('used_memory_rss'),
+    // What used_memory is made of: the data, and Redis's own (clients' buffers, dictionaries, scripts).
+    datasetBytes: field('used_memory_dataset'),
+    overheadBytes: field('used_memory_overhead'),
+    keys: await client.dbSize()
+  }
 }
 
 export async function runRedisSoak(options: RedisSoakOptions): Promise<number> {
@@ -412,11 +425,12 @@ export async function runRedisSoak(options: RedisSoakOptions): Promise<number> {
       durationS,
       MAX_GROWTH_PERCENT
     )
+    // Heaps are read less often: their windows hold two readings at least.
     const serversHeap = flatness(
       heap.filter((h) => h.allAnswered),
       (h) => h.totalBytes / MiB,
       warmUpS,
-      windowS,
+      Math.max(windowS, 2 * options.heapEveryS),
       durationS,
       MAX_GROWTH_PERCENT
     )
