@@ -4,6 +4,8 @@
  * connections at random, for a fixed time. Reports whether anything was lost, duplicated or
  * reordered, the server's memory over time, and whether its sockets and the clients' handles are
  * all gone once the clients are disposed. Not part of `npm run bench`: it runs for 10 minutes.
+ * With `--redis`, the soak across processes instead (bench/soak-redis.ts): several server
+ * processes on one Redis, one of them killed -9 and restarted every minute.
  * Options: see USAGE below.
  */
 import { parseArgs } from 'node:util'
@@ -13,6 +15,7 @@ import { currentLoadAverage, describeMachine } from './lib/machine'
 import { CLK_TCK, cpuTicks, openFds, rssBytes, sleep, waitUntilIdle } from './lib/proc-stats'
 import { writeResults, writeTableIntoDocs } from './lib/results-file'
 import type { SoakLoadOptions, SoakLoadResult, SoakProgress } from './load/soak-load'
+import { runRedisSoak } from './soak-redis'
 import { subjectById, type Subject } from './servers/subjects'
 
 const USAGE = `usage: npm run soak -- [options]   (or: node bench/run.mjs --soak [options])
@@ -23,7 +26,13 @@ const USAGE = `usage: npm run soak -- [options]   (or: node bench/run.mjs --soak
   --sample-s N        the server's RSS and descriptors are read every N seconds (10)
   --heap-every-s N    its heap in use after a full garbage collection, every N seconds (60)
   --seed N            seed of the cuts and of the clients' backoff jitter (1)
-  --write-docs        also put the summary into docs/BENCHMARKS.md`
+  --write-docs        also put the summary into docs/BENCHMARKS.md
+Across processes (bench/soak-redis.ts; defaults then: 5 min, 100 pairs, no cuts, samples every 5 s,
+heaps every 30 s):
+  --redis             N server processes on one redis-server of the run's own, behind a balancer
+  --processes N       server processes (3)
+  --kill-every-s N    one process, in turn, is killed -9 this often and started again (60)
+  --down-s N          how long it stays dead before it is started again on its port (1)`
 
 // The server as a user runs it: its default limits (the pairs stay far below its rate limit).
 const SERVER: Subject = { ...subjectById('genie'), args: ['--host', '127.0.0.1', '--port', '0'] }
@@ -39,6 +48,10 @@ interface Options {
   heapEveryS: number
   seed: number
   writeDocs: boolean
+  redis: boolean
+  processes: number
+  killEveryS: number
+  downS: number
 }
 
 function readOptions(): Options {
@@ -52,6 +65,10 @@ function readOptions(): Options {
       'heap-every-s': { type: 'string' },
       seed: { type: 'string' },
       'write-docs': { type: 'boolean', default: false },
+      redis: { type: 'boolean', default: false },
+      processes: { type: 'string' },
+      'kill-every-s': { type: 'string' },
+      'down-s': { type: 'string' },
       help: { type: 'boolean', default: false }
     }
   })
@@ -65,15 +82,24 @@ function readOptions(): Options {
     if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number, got "${raw}"`)
     return n
   }
+  const cuts = values['cuts-per-s']
+  if (cuts !== undefined && !(Number(cuts) >= 0))
+    throw new Error(`--cuts-per-s must be 0 or more, got "${cuts}"`)
+  const redis = values.redis
   return {
-    minutes: positive(values.minutes, 10, 'minutes'),
-    pairs: Math.round(positive(values.pairs, 200, 'pairs')),
+    minutes: positive(values.minutes, redis ? 5 : 10, 'minutes'),
+    pairs: Math.round(positive(values.pairs, redis ? 100 : 200, 'pairs')),
     rate: positive(values.rate, 2, 'rate'),
-    cutsPerSecond: positive(values['cuts-per-s'], 2, 'cuts-per-s'),
-    sampleS: positive(values['sample-s'], 10, 'sample-s'),
-    heapEveryS: positive(values['heap-every-s'], 60, 'heap-every-s'),
+    // Across processes the drops are the kills: no random cuts unless asked for.
+    cutsPerSecond: cuts === undefined ? (redis ? 0 : 2) : Number(cuts),
+    sampleS: positive(values['sample-s'], redis ? 5 : 10, 'sample-s'),
+    heapEveryS: positive(values['heap-every-s'], redis ? 30 : 60, 'heap-every-s'),
     seed: Math.round(positive(values.seed, 1, 'seed')),
-    writeDocs: values['write-docs']
+    writeDocs: values['write-docs'],
+    redis,
+    processes: Math.round(positive(values.processes, 3, 'processes')),
+    killEveryS: positive(values['kill-every-s'], 60, 'kill-every-s'),
+    downS: positive(values['down-s'], 1, 'down-s')
   }
 }
 
@@ -201,6 +227,10 @@ async function main(): Promise<void> {
     })
   }
   const options = readOptions()
+  if (options.redis) {
+    process.exitCode = await runRedisSoak(options)
+    return
+  }
   const startedAt = new Date()
   const machine = describeMachine()
   const log = (message: string): void =>

@@ -48,7 +48,10 @@ export const REDIS_REGISTRY_DEFAULTS = {
   probeIntervalMs: 2_000,
   /** A probe not read back within this is a deaf reader: readiness goes false, the reader is replaced. */
   probeTimeoutMs: 5_000,
-  /** Entries kept per inbox stream (approximate trim): bounds a dead process's inbox until it is reaped. */
+  /**
+   * Entries kept per inbox stream (approximate trim): bounds a dead process's inbox until it is
+   * reaped. A live process trims what it has read at each probe.
+   */
   inboxMaxEntries: 100_000,
   /** Entries read from the inbox at once. */
   inboxReadCount: 512,
@@ -686,6 +689,13 @@ export class RedisRegistry implements SessionRegistry {
       void this.reader.connect().catch((e: unknown) => this.fault('inbox', e))
     }
     if (!this.client.isReady) return
+    // A stream keeps what was read from it: what this process has handled goes, or every
+    // inbox would grow until its length cap.
+    if (this.lastId !== '0-0') {
+      void this.client
+        .sendCommand(['XTRIM', `${this.prefix}in:${this.node}`, 'MINID', '~', this.lastId])
+        .catch(() => undefined)
+    }
     this.probeSentAt = this.probeSentAt > this.probeSeenAt ? this.probeSentAt : now
     void this.client
       .sendCommand([
