@@ -149,3 +149,70 @@ describeWithRedis('a server process killed with SIGKILL mid-session', () => {
     expect(losses).toEqual([])
   }, 40_000)
 })
+
+describeWithRedis('Redis killed mid-run and restarted', () => {
+  it('readiness, refusals within bounded time, nothing acknowledged that was not delivered, and recovery', async () => {
+    const { redis, a, b } = await redisAndTwo()
+    const device = await authed(a.url, 'K-outage')
+    const created = await device.request({ msgtype: 'request', operation: 'create_session' })
+    const sessionid = created.sessionid as string
+    const web = await authed(b.url, 'W-outage')
+    await web.request({ msgtype: 'request', operation: 'join_session', sessionid })
+    expect((await a.get('/readyz')).status).toBe(200)
+
+    await redis.kill()
+    const killedAt = Date.now()
+    await expect
+      .poll(async () => (await a.get('/readyz')).status, { timeout: 5_000, interval: 100 })
+      .toBe(503)
+    const readyzAfter = Date.now() - killedAt
+    expect((await a.get('/readyz')).text).toContain('redis')
+
+    // A create during the outage is refused, with the documented code, within 5 s.
+    const asked = Date.now()
+    const refused = await device.request({ msgtype: 'request', operation: 'create_session' })
+    const refusedAfter = Date.now() - asked
+    expect(refused).toMatchObject({ result_cd: 503 })
+    expect(refusedAfter).toBeLessThan(5_000)
+    expect(
+      (await web.request({ msgtype: 'request', operation: 'join_session', sessionid: 'nope' })).result_cd
+    ).toBe(503)
+    // A frame that cannot be relayed is reported to its sender, never dropped silently.
+    device.send({ msgtype: 'data', sessionid, data: { during: 'outage' } })
+    const undelivered = await device.next(
+      (f) => f.msgtype === 'reply' && f.result_cd === 503 && f.sessionid === sessionid
+    )
+    expect(String(undelivered.result_msg)).toContain('not delivered')
+
+    await redis.restart()
+    const restartedAt = Date.now()
+    // Everything works again: the processes restore their places into the empty Redis.
+    await expect
+      .poll(async () => (await b.get('/readyz')).status, { timeout: 30_000, interval: 200 })
+      .toBe(200)
+    await expect
+      .poll(async () => (await a.get('/readyz')).status, { timeout: 30_000, interval: 200 })
+      .toBe(200)
+    let relayed = false
+    const deadline = Date.now() + 30_000
+    let n = 0
+    while (!relayed && Date.now() < deadline) {
+      n++
+      device.send({ msgtype: 'data', sessionid, data: { after: n } })
+      relayed = await web
+        .next((f) => f.msgtype === 'data' && (f.data as Json).after === n, 500)
+        .then(() => true)
+        .catch(() => false)
+    }
+    const recoveredAfter = Date.now() - restartedAt
+    if (!relayed) process.stdout.write(`A: ${a.log.join('')}\nB: ${b.log.join('')}\n`)
+    expect(relayed).toBe(true)
+    expect(recoveredAfter).toBeLessThan(30_000)
+    expect(web.frames.some((f) => f.msgtype === 'data' && (f.data as Json).during === 'outage')).toBe(false)
+    const fresh = await device.request({ msgtype: 'request', operation: 'create_session' })
+    expect(fresh.result_cd).toBe(200)
+    process.stdout.write(
+      `redis outage: /readyz 503 after ${readyzAfter} ms, create refused in ${refusedAfter} ms, relaying again ${recoveredAfter} ms after the restart\n`
+    )
+  }, 60_000)
+})

@@ -575,13 +575,13 @@ export class RedisRegistry implements SessionRegistry {
         { node: this.node },
         lost ? 'the session store lost its data: restoring places' : 'back after a gap: restoring places'
       )
-      await this.restorePlaces()
+      await this.restorePlaces(lost)
     }
     this.epoch = epoch
     this.verified = true
   }
 
-  private async restorePlaces(): Promise<void> {
+  private async restorePlaces(rebuilding: boolean): Promise<void> {
     for (const [conn, places] of this.places) {
       for (const [sid, pl] of [...places]) {
         const restored = await this.run('RESTORE', [
@@ -593,7 +593,8 @@ export class RedisRegistry implements SessionRegistry {
           pl.channeltype,
           this.node,
           String(conn.id),
-          String(this.own.sessionTtlMs)
+          String(this.own.sessionTtlMs),
+          rebuilding ? '1' : '0'
         ])
         if (restored[0] !== 'gone') {
           this.deliverHeld(conn, restored)

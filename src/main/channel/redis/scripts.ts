@@ -289,12 +289,14 @@ return n
 `
 
 /**
- * ARGV[5..]: sid, token, role, uuid, owner uuid, channeltype, node, conn, ttl. After Redis lost
- * its data (a new epoch), each process writes back the places its connections hold.
+ * ARGV[5..]: sid, token, role, uuid, owner uuid, channeltype, node, conn, ttl, rebuilding (1/0).
+ * After Redis lost its data (a new epoch, rebuilding), each process writes back the places its
+ * connections hold; after a gap in its heartbeat, a process takes back the places still its own.
  */
 export const RESTORE = `${COMMON}
 local sid, tok, role, uuid, owner, ch, node, conn, ttl = ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12], tonumber(ARGV[13])
-if redis.call('HEXISTS', skey(sid), 'meta') == 1 then
+local rebuilding = ARGV[14] == '1'
+if not rebuilding and redis.call('HEXISTS', skey(sid), 'meta') == 1 then
   -- The store kept its data (this process was only cut off): the place comes back unless it
   -- ended meanwhile or another connection took it.
   local old = redis.call('HGET', skey(sid), 'p:' .. tok)
@@ -305,7 +307,11 @@ if redis.call('HEXISTS', skey(sid), 'meta') == 1 then
   redis.call('PEXPIRE', skey(sid), ttl)
   return reply('kept', tok, nil, held)
 end
-redis.call('HSET', skey(sid), 'meta', cjson.encode({ ch = ch, owner = owner, at = NOW }))
+if not rebuilding then return reply('gone') end
+-- Redis lost its data: every process writes back what its connections hold.
+if redis.call('HEXISTS', skey(sid), 'meta') == 0 then
+  redis.call('HSET', skey(sid), 'meta', cjson.encode({ ch = ch, owner = owner, at = NOW }))
+end
 save(sid, tok, { r = role, u = uuid, n = node, c = conn, a = 0, hb = 0, hc = 0 })
 redis.call('SADD', P .. 'np:' .. node, member(sid, tok))
 if role == 'd' then redis.call('SADD', P .. 'u:' .. owner, sid) end
