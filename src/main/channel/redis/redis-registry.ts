@@ -569,6 +569,9 @@ export class RedisRegistry implements SessionRegistry {
     const mine = randomBytes(9).toString('base64url')
     await this.client.sendCommand(['SET', `${p}epoch`, mine, 'NX'])
     const epoch = (await this.client.sendCommand(['GET', `${p}epoch`])) as string | null
+    // Redis knows the scripts before any step runs (first start, or a Redis that restarted): a
+    // NOSCRIPT answer would send each step again later, and later steps could overtake it.
+    if (!this.verified) await this.loadScripts()
     const lost = this.epoch !== null && epoch !== this.epoch
     if (lost || gap) {
       this.log?.warn(
@@ -710,6 +713,12 @@ export class RedisRegistry implements SessionRegistry {
         String(now)
       ])
       .catch(() => undefined)
+  }
+
+  private async loadScripts(): Promise<void> {
+    for (const [name, script] of Object.entries(SCRIPTS)) {
+      this.shas.set(name, (await this.client.sendCommand(['SCRIPT', 'LOAD', script])) as string)
+    }
   }
 
   /**
