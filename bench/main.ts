@@ -14,9 +14,10 @@ import { SUBJECTS } from './servers/subjects'
 import { WORKLOADS } from './workloads/index'
 
 const USAGE = `usage: npm run bench -- [options]
-  --only renderer,call,relay,idle
+  --only renderer,call,open-loop,cross-process,relay,idle
                                run only these workloads
-  --runs N                     repetitions of every workload (default: call 30, relay 5, idle 3)
+  --runs N                     repetitions of every workload (default: call 30, open-loop 3,
+                               cross-process 3, relay 5, idle 3)
   --pairs N --window N         relay: device/web pairs (50) and frames in flight per pair (8)
   --warmup-ms N                relay: unmeasured warm-up per server and frame kind (1000)
   --slice-ms N --rounds N      relay: measured slice (300 ms), slices per server and frame kind (10)
@@ -64,6 +65,8 @@ function readOptions(): {
   const runs = values.runs === undefined ? undefined : int(values.runs, 1, 'runs')
   const options: BenchOptions = {
     relayRuns: runs ?? (quick ? 2 : 5),
+    openLoopRuns: runs ?? (quick ? 1 : 3),
+    crossRuns: runs ?? (quick ? 1 : 3),
     idleRuns: runs ?? (quick ? 1 : 3),
     callRuns: runs ?? (quick ? 3 : 30),
     pairs: int(values.pairs, 50, 'pairs'),
@@ -135,6 +138,8 @@ async function main(): Promise<void> {
   const seconds = (Date.now() - startedAt.getTime()) / 1000
   const runsOf: Record<string, number> = {
     call: options.callRuns,
+    'open-loop': options.openLoopRuns,
+    'cross-process': options.crossRuns,
     relay: options.relayRuns,
     idle: options.idleRuns
   }

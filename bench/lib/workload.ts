@@ -23,6 +23,10 @@ export interface RelayLoadShape {
 export interface BenchOptions extends RelayLoadShape {
   /** Repetitions of the relay workload (fresh processes each time). */
   relayRuns: number
+  /** Repetitions of the open-loop relay workload (each server once per repetition). */
+  openLoopRuns: number
+  /** Repetitions of the cross-process relay workload. */
+  crossRuns: number
   /** Repetitions of the idle-scale workload. */
   idleRuns: number
   /** Repetitions of the call-setup workload (two app calls and two bare calls each). */

@@ -5,6 +5,7 @@
 import type { Workload } from '../lib/workload'
 import { callSetupWorkload } from './call-setup'
 import { idleScaleWorkload } from './idle-scale'
+import { openLoopWorkload } from './open-loop'
 import { relayWorkload } from './relay'
 import { rendererWeightWorkload } from './renderer-weight'
 
@@ -13,6 +14,7 @@ import { rendererWeightWorkload } from './renderer-weight'
 export const WORKLOADS: readonly Workload[] = [
   rendererWeightWorkload,
   callSetupWorkload,
+  openLoopWorkload,
   relayWorkload,
   idleScaleWorkload
 ]
