@@ -63,6 +63,12 @@ export interface MetricRow {
   /** For rows without a measured baseline (e.g. bundle size): the figure ratios are formed against. */
   budget?: { value: number; label: string }
   targets: Target[]
+  /**
+   * What a column holds when it is not the server it is named after (a row comparing two setups
+   * of Genie Bridge puts the one it is compared against in the bare relay's column): shown before
+   * the value.
+   */
+  columnLabels?: Partial<Record<SubjectId, string>>
 }
 
 export interface WorkloadResult {

@@ -4,6 +4,7 @@
  */
 import type { Workload } from '../lib/workload'
 import { callSetupWorkload } from './call-setup'
+import { crossProcessWorkload } from './cross-process'
 import { idleScaleWorkload } from './idle-scale'
 import { openLoopWorkload } from './open-loop'
 import { relayWorkload } from './relay'
@@ -15,6 +16,7 @@ export const WORKLOADS: readonly Workload[] = [
   rendererWeightWorkload,
   callSetupWorkload,
   openLoopWorkload,
+  crossProcessWorkload,
   relayWorkload,
   idleScaleWorkload
 ]
