@@ -24,7 +24,7 @@ const USAGE = `usage: npm run bench -- [options]
   --idle-counts 1000,5000      idle scale: connection counts (1000,5000,10000)
   --quick                      a short smoke run (3 call runs, 2 relay runs, 1 idle run of 1000,
                                short windows)
-  --budget-s N                 time budget in seconds (540): later repetitions are skipped, and said so,
+  --budget-s N                 time budget in seconds (900): later repetitions are skipped, and said so,
                                rather than run past it
   --write-docs                 also put the table into docs/BENCHMARKS.md`
 
@@ -88,7 +88,7 @@ function readOptions(): {
   const unknown = only?.filter((id) => !WORKLOADS.some((w) => w.id === id)) ?? []
   if (unknown.length)
     throw new Error(`unknown workload ${unknown.join(', ')}; known: ${WORKLOADS.map((w) => w.id)}`)
-  const budgetSeconds = int(values['budget-s'], 540, 'budget-s')
+  const budgetSeconds = int(values['budget-s'], 900, 'budget-s')
   return { options, only, writeDocs: values['write-docs'], budgetSeconds }
 }
 

@@ -27,7 +27,11 @@ export interface OpenLoopOptions {
   pairs: number
   /** Offered round trips per second (over all pairs), measured in this order. */
   rates: number[]
-  /** Unmeasured load at the first rate before the first measurement (JIT warm-up). */
+  /**
+   * Unmeasured load at the highest rate before the first measurement. A server compiles its hot
+   * code on background threads, which count as its CPU: warmed at a low rate, the first
+   * measurement would carry that compilation, and a server with more code would pay more of it.
+   */
   warmupMs: number
   /** Sending time of each measurement. */
   measureMs: number
@@ -59,6 +63,7 @@ export type OpenLoopResult = OpenLoopMeasurement[]
 /** Frames a pair may have in flight before the load is called failed (the server stopped answering). */
 const MAX_IN_FLIGHT_PER_PAIR = 4096
 const MAX_SAMPLES = 2_000_000
+const WARMUP_SETTLE_MS = 1000
 
 class Recorder {
   measuring = false
@@ -178,9 +183,10 @@ async function main(): Promise<void> {
 
   const recorder = new Recorder()
   const pairs = await connectPairs(options, recorder)
-  await offer(pairs, options.rates[0]!, options.warmupMs, recorder)
+  await offer(pairs, Math.max(...options.rates), options.warmupMs, recorder)
   await drain(pairs, recorder)
-  await sleep(options.settleMs)
+  // Let the compilation and collection the warm-up started finish before anything is counted.
+  await sleep(WARMUP_SETTLE_MS)
 
   const result: OpenLoopResult = []
   for (const rate of options.rates) {

@@ -22,7 +22,8 @@ export const OPEN_LOOP_RATES = [1000, 3000, 6000] as const
 const OPEN_LOOP_PAIRS = 50
 const MEASURE_MS = 5000
 const SETTLE_MS = 500
-const WARMUP_MS = 1500
+/** Unmeasured, at the highest rate (see OpenLoopOptions.warmupMs). */
+const WARMUP_MS = 3000
 /** Time the workloads after this one need at least. */
 const RESERVED_FOR_LATER_MS = 330_000
 
