@@ -1,5 +1,6 @@
 /** The one table the suite prints: plain text, aligned, readable in a terminal and in Markdown code. */
 import type { RowAnalysis } from './analysis'
+import type { SubjectId } from '../servers/subjects'
 import type { Spread } from './stats'
 
 const HEADER = [
@@ -30,13 +31,17 @@ function ratio(s: Spread | null | undefined): string {
 function cells(a: RowAnalysis): string[][] {
   const { row } = a
   const unit = row.unit.startsWith('/') ? row.unit : ` ${row.unit}`
-  const value = (s: Spread | undefined): string => (s ? `${number(s.median, row.decimals)}${unit}` : '—')
+  const value = (id: SubjectId): string => {
+    const s = a.values[id]
+    const label = row.columnLabels?.[id]
+    return s ? `${label ? `${label}: ` : ''}${number(s.median, row.decimals)}${unit}` : '—'
+  }
   const first = [
     row.workload,
     row.metric,
-    value(a.values.bare),
-    value(a.values.peerjs),
-    value(a.values.genie),
+    value('bare'),
+    value('peerjs'),
+    value('genie'),
     row.budget ? '—' : ratio(a.vsBaseline.peerjs),
     row.budget ? `${ratio(a.vsBaseline.genie)} ${row.budget.label}` : ratio(a.vsBaseline.genie),
     ratio(a.vsPeerjs),

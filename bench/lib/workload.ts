@@ -23,6 +23,10 @@ export interface RelayLoadShape {
 export interface BenchOptions extends RelayLoadShape {
   /** Repetitions of the relay workload (fresh processes each time). */
   relayRuns: number
+  /** Repetitions of the open-loop relay workload (each server once per repetition). */
+  openLoopRuns: number
+  /** Repetitions of the cross-process relay workload. */
+  crossRuns: number
   /** Repetitions of the idle-scale workload. */
   idleRuns: number
   /** Repetitions of the call-setup workload (two app calls and two bare calls each). */
@@ -61,6 +65,12 @@ export interface MetricRow {
   /** For rows without a measured baseline (e.g. bundle size): the figure ratios are formed against. */
   budget?: { value: number; label: string }
   targets: Target[]
+  /**
+   * What a column holds when it is not the server it is named after (a row comparing two setups
+   * of Genie Bridge puts the one it is compared against in the bare relay's column): shown before
+   * the value.
+   */
+  columnLabels?: Partial<Record<SubjectId, string>>
 }
 
 export interface WorkloadResult {

@@ -17,7 +17,8 @@ export interface ConnectedPair {
 }
 
 export interface ClientProtocol {
-  connectPair(url: string, index: number): Promise<ConnectedPair>
+  /** The web side connects to `webUrl` when given (another process of the same service). */
+  connectPair(url: string, index: number, webUrl?: string): Promise<ConnectedPair>
   /** An authenticated connection that has sent one keep-alive. */
   connectIdle(url: string, index: number): Promise<WebSocket>
 }
@@ -29,7 +30,7 @@ const isOk = (f: Record<string, unknown>): boolean => f.msgtype === 'reply' && f
 
 /** The channel protocol of PROTOCOL.md: auth, create_session / join_session, then data frames. */
 const genie: ClientProtocol = {
-  async connectPair(url, index) {
+  async connectPair(url, index, webUrl = url) {
     const { ws: device, reader: deviceIn } = await openSocket(url, 'ws-channel-v1')
     await genieAuth(device, deviceIn, id('device', index))
     device.send(
@@ -38,7 +39,7 @@ const genie: ClientProtocol = {
     const created = await deviceIn.expect('create_session reply', isOk)
     const sessionid = String(created.sessionid)
 
-    const { ws: web, reader: webIn } = await openSocket(url, 'ws-channel-v1')
+    const { ws: web, reader: webIn } = await openSocket(webUrl, 'ws-channel-v1')
     await genieAuth(web, webIn, id('web', index))
     web.send(
       JSON.stringify(

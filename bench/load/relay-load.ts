@@ -12,7 +12,7 @@
  */
 import { performance } from 'node:perf_hooks'
 import type WebSocket from 'ws'
-import { cpuTicks, sleep, ticksToMicroseconds } from '../lib/proc-stats'
+import { cpuMicroseconds, sleep } from '../lib/proc-stats'
 import { percentileOfSorted } from '../lib/stats'
 import type { RelayLoadShape } from '../lib/workload'
 import type { SubjectId } from '../servers/subjects'
@@ -25,7 +25,11 @@ export interface RelayTarget {
   /** Key of this server's results; defaults to `subject` (set it to compare two builds of one server). */
   label?: string
   url: string
+  /** Where the web side connects, when not to `url` (another process of the same service). */
+  webUrl?: string
   serverPid: number
+  /** Every process whose CPU counts as the server's (default: serverPid), e.g. both servers and Redis. */
+  cpuPids?: number[]
 }
 
 export interface RelayLoadOptions extends RelayLoadShape {
@@ -39,8 +43,17 @@ export interface RelayMeasurement {
   p50Ms: number
   p99Ms: number
   relayedFrames: number
+  /**
+   * Server CPU over the whole phase of this frame kind (every slice, the ramps and drains between
+   * the measured intervals, the time other servers were loaded and a settle time at the end),
+   * per frame relayed in that phase: nothing the server did is left out.
+   */
   serverCpuUs: number
   serverCpuUsPerFrame: number
+  /** Server CPU inside the measured intervals only, per frame relayed in them (what slices alone show). */
+  sliceCpuUsPerFrame: number
+  /** Frames relayed over the whole phase (the denominator of serverCpuUsPerFrame). */
+  phaseFrames: number
   /** Share of one core the load generator used while measuring (near 100 %: it was the limit). */
   loadGeneratorCpuPercent: number
   frameBytes: { fromDevice: number; atWeb: number; fromWeb: number; atDevice: number }
@@ -61,6 +74,8 @@ class Slice {
   sending = true
   measuring = false
   completed = 0
+  /** Round trips completed in the slice, measured or not. */
+  all = 0
   readonly samples = new Float64Array(MAX_SLICE_SAMPLES)
   failure: string | null = null
 
@@ -68,9 +83,11 @@ class Slice {
     this.sending = true
     this.measuring = false
     this.completed = 0
+    this.all = 0
   }
 
   record(latencyMs: number): void {
+    this.all++
     if (!this.measuring) return
     if (this.completed < MAX_SLICE_SAMPLES) this.samples[this.completed] = latencyMs
     this.completed++
@@ -167,14 +184,16 @@ function receiveOne(ws: WebSocket, trigger: () => void): Promise<string> {
 class Accumulator {
   roundTrips = 0
   ms = 0
-  serverTicks = 0
+  sliceCpuUs = 0
+  phaseCpuUs = 0
+  phaseRoundTrips = 0
   selfCpuUs = 0
   readonly latencies: number[] = []
 
   result(frameBytes: RelayMeasurement['frameBytes']): RelayMeasurement {
     const sorted = Float64Array.from(this.latencies).sort()
     const relayedFrames = this.roundTrips * 2
-    const serverCpuUs = ticksToMicroseconds(this.serverTicks)
+    const phaseFrames = this.phaseRoundTrips * 2
     return {
       roundTrips: this.roundTrips,
       seconds: this.ms / 1000,
@@ -182,8 +201,10 @@ class Accumulator {
       p50Ms: percentileOfSorted(sorted, 50),
       p99Ms: percentileOfSorted(sorted, 99),
       relayedFrames,
-      serverCpuUs,
-      serverCpuUsPerFrame: serverCpuUs / relayedFrames,
+      serverCpuUs: this.phaseCpuUs,
+      serverCpuUsPerFrame: this.phaseCpuUs / phaseFrames,
+      sliceCpuUsPerFrame: this.sliceCpuUs / relayedFrames,
+      phaseFrames,
       loadGeneratorCpuPercent: (this.selfCpuUs / 1000 / this.ms) * 100,
       frameBytes
     }
@@ -200,7 +221,7 @@ interface LoadedServer {
 async function connect(target: RelayTarget, options: RelayLoadOptions, slice: Slice): Promise<LoadedServer> {
   const protocol = CLIENT_PROTOCOLS[target.subject]
   const pairs: ConnectedPair[] = []
-  for (let i = 0; i < options.pairs; i++) pairs.push(await protocol.connectPair(target.url, i))
+  for (let i = 0; i < options.pairs; i++) pairs.push(await protocol.connectPair(target.url, i, target.webUrl))
   // The hot path checks each frame by its size only: learn the sizes from checked round trips.
   const sizes: Record<FrameKind, FrameSizes>[] = []
   for (const pair of pairs)
@@ -222,19 +243,18 @@ async function runSlice(
   for (const loop of server.loops) loop.start(kind)
   await sleep(rampMs)
   if (measureMs > 0 && into) {
-    const pid = server.target.serverPid
-    const ticks0 = cpuTicks(pid)
+    const cpu0 = serverCpu(server.target)
     const self0 = process.cpuUsage()
     const t0 = performance.now()
     slice.measuring = true
     await sleep(measureMs)
     slice.measuring = false
     const t1 = performance.now()
-    const ticks1 = cpuTicks(pid)
+    const cpu1 = serverCpu(server.target)
     const self = process.cpuUsage(self0)
     into.roundTrips += slice.completed
     into.ms += t1 - t0
-    into.serverTicks += ticks1 - ticks0
+    into.sliceCpuUs += cpu1 - cpu0
     into.selfCpuUs += self.user + self.system
     const n = Math.min(slice.completed, MAX_SLICE_SAMPLES)
     for (let i = 0; i < n; i++) into.latencies.push(slice.samples[i]!)
@@ -246,7 +266,18 @@ async function runSlice(
   if (slice.failure) throw new Error(slice.failure)
   if (server.loops.some((l) => l.inFlight > 0))
     throw new Error(`${server.target.subject} did not relay every frame`)
+  if (into) into.phaseRoundTrips += slice.all
 }
+
+/** CPU time of everything that counts as the server (see RelayTarget.cpuPids). */
+function serverCpu(target: RelayTarget): number {
+  let us = 0
+  for (const pid of target.cpuPids ?? [target.serverPid]) us += cpuMicroseconds(pid)
+  return us
+}
+
+/** After a phase, what the load left behind (garbage collection, timers) runs and is counted. */
+const PHASE_SETTLE_MS = 500
 
 async function main(): Promise<void> {
   const options = JSON.parse(process.argv[2] ?? '{}') as RelayLoadOptions
@@ -271,15 +302,22 @@ async function main(): Promise<void> {
   const label = (s: LoadedServer): string => s.target.label ?? s.target.subject
   const key = (s: LoadedServer, k: FrameKind): string => `${label(s)}/${k}`
   for (const s of servers) for (const k of FRAME_KINDS) totals.set(key(s, k), new Accumulator())
-  for (let round = 0; round < options.rounds; round++) {
-    // Rotate which server goes first, so that none always follows the same neighbour.
-    const order = [...servers.slice(round % servers.length), ...servers.slice(0, round % servers.length)]
-    for (const server of order) {
-      for (const kind of FRAME_KINDS) {
+  // One phase per frame kind: every server's CPU is read at its start and end, so that the CPU
+  // per frame counts all the server did, between the measured intervals too.
+  for (const kind of FRAME_KINDS) {
+    const cpuAtStart = servers.map((s) => serverCpu(s.target))
+    for (let round = 0; round < options.rounds; round++) {
+      // Rotate which server goes first, so that none always follows the same neighbour.
+      const order = [...servers.slice(round % servers.length), ...servers.slice(0, round % servers.length)]
+      for (const server of order) {
         const into = totals.get(key(server, kind))!
         await runSlice(server, kind, slice, options.rampMs, options.sliceMs, into)
       }
     }
+    await sleep(PHASE_SETTLE_MS)
+    servers.forEach((s, i) => {
+      totals.get(key(s, kind))!.phaseCpuUs = serverCpu(s.target) - cpuAtStart[i]!
+    })
   }
 
   const result: RelayLoadResult = {}

@@ -53,6 +53,15 @@ export const SUBJECTS: readonly Subject[] = [
 
 export const BASELINE: SubjectId = 'bare'
 
+/**
+ * Genie Bridge as users run it: every limit at its default (200 frames/s per connection among
+ * them), for loads that stay within them.
+ */
+export const GENIE_AT_DEFAULT_LIMITS: Subject = {
+  ...subjectById('genie'),
+  args: ['--host', '127.0.0.1', '--port', '0', '--log-level', 'warn']
+}
+
 export function subjectById(id: SubjectId): Subject {
   const subject = SUBJECTS.find((s) => s.id === id)
   if (!subject) throw new Error(`unknown server ${id}`)

@@ -4,8 +4,10 @@
  */
 import type { Workload } from '../lib/workload'
 import { callSetupWorkload } from './call-setup'
+import { crossProcessWorkload } from './cross-process'
 import { idleScaleWorkload } from './idle-scale'
 import { liveSpeakersWorkload } from './live-speakers'
+import { openLoopWorkload } from './open-loop'
 import { relayWorkload } from './relay'
 import { rendererWeightWorkload } from './renderer-weight'
 
@@ -16,6 +18,8 @@ export const WORKLOADS: readonly Workload[] = [
   rendererWeightWorkload,
   callSetupWorkload,
   liveSpeakersWorkload,
+  openLoopWorkload,
+  crossProcessWorkload,
   relayWorkload,
   idleScaleWorkload
 ]

@@ -305,9 +305,12 @@ export class MemoryRegistry implements SessionRegistry {
   relayFast(conn: Connection, raw: Buffer): boolean {
     if (conn.uuid === null || conn.sessions === null) return false // refused either way
     // A sender usually has one session: naming its id spares a copy of the id from the frame.
-    const sessionid = readDataEnvelope(raw, soleSession(conn)?.id, this.limits.maxNestingDepth)
+    const sole = soleSession(conn)
+    const sessionid = readDataEnvelope(raw, sole?.id, this.limits.maxNestingDepth)
     if (sessionid === FALL_BACK) return false
-    const session = this.relayTarget(conn, sessionid)
+    // The frame names that very session (readDataEnvelope hands back the same string): a
+    // connection's sessions are always ones it is a member of, so no lookup is needed.
+    const session = sole !== null && sessionid === sole.id ? sole : this.relayTarget(conn, sessionid)
     if (session === null) return false
     this.counters.framesRelayed++
     this.counters.bytesRelayed += raw.length
