@@ -160,7 +160,7 @@ export class RedisRegistry implements SessionRegistry {
       this.verified = false
       void this.heartbeat().catch(() => undefined)
     })
-    void this.readLoop()
+    void this.readLoop().catch((e: unknown) => this.fault('inbox', e))
     this.timers.push(
       setInterval(() => void this.heartbeat().catch(() => undefined), this.own.heartbeatIntervalMs),
       setInterval(() => this.probe(), this.own.probeIntervalMs)
@@ -640,7 +640,12 @@ export class RedisRegistry implements SessionRegistry {
       for (const stream of reply as [string, [string, string[]][]][]) {
         for (const [id, fields] of stream[1]) {
           this.lastId = id
-          this.deliver(fields)
+          // One entry that cannot be written costs that entry, never the reader (and the process).
+          try {
+            this.deliver(fields)
+          } catch (e) {
+            this.fault('inbox', e)
+          }
         }
       }
     }
