@@ -11,11 +11,12 @@ import { spawnSync } from 'node:child_process'
 import { loadavg } from 'node:os'
 import { type RedisClientType, createClient } from 'redis'
 import { REDIS_SERVER_BIN, RedisServer, redisMissing } from '../tests/helpers/redis-server'
-import { startNode, startTypeScript, type TrackedProcess } from './lib/child-processes'
+import { startNode, type TrackedProcess } from './lib/child-processes'
 import { Inspector } from './lib/inspector'
 import { currentLoadAverage, describeMachine } from './lib/machine'
 import { CLK_TCK, cpuTicks, openFds, rssBytes, sleep } from './lib/proc-stats'
 import { writeResults, writeTableIntoDocs } from './lib/results-file'
+import { startSoakLoad } from './lib/soak-load-process'
 import type { SoakLoadOptions, SoakLoadResult, SoakProgress } from './load/soak-load'
 
 export interface RedisSoakOptions {
@@ -259,14 +260,9 @@ export async function runRedisSoak(options: RedisSoakOptions): Promise<number> {
       seed: options.seed,
       setupConcurrency: 20
     }
-    load = startTypeScript(
-      'soak load generator',
-      'bench/load/soak-load.ts',
-      [JSON.stringify(loadOptions)],
-      true
-    )
-    const ready = await load.waitForLine(/^ready (.*)$/, 180_000)
-    const setup = JSON.parse(ready[1]!) as { pairs: number; setupMs: number }
+    const started = startSoakLoad(loadOptions)
+    load = started.load
+    const setup = await started.ready
     sendingStart = Date.now()
     // The first processes started before sending did: their times are negative.
     for (const l of lives) l.bornS = (l.bornAtMs - sendingStart) / 1000

@@ -9,11 +9,12 @@
  * Options: see USAGE below.
  */
 import { parseArgs } from 'node:util'
-import { killAllChildren, startNode, startTypeScript, type TrackedProcess } from './lib/child-processes'
+import { killAllChildren, startNode, type TrackedProcess } from './lib/child-processes'
 import { Inspector } from './lib/inspector'
 import { currentLoadAverage, describeMachine } from './lib/machine'
 import { CLK_TCK, cpuTicks, openFds, rssBytes, sleep, waitUntilIdle } from './lib/proc-stats'
 import { writeResults, writeTableIntoDocs } from './lib/results-file'
+import { startSoakLoad } from './lib/soak-load-process'
 import type { SoakLoadOptions, SoakLoadResult, SoakProgress } from './load/soak-load'
 import { runRedisSoak } from './soak-redis'
 import { subjectById, type Subject } from './servers/subjects'
@@ -277,14 +278,9 @@ async function main(): Promise<void> {
       seed: options.seed,
       setupConcurrency: 20
     }
-    load = startTypeScript(
-      'soak load generator',
-      'bench/load/soak-load.ts',
-      [JSON.stringify(loadOptions)],
-      true
-    )
-    const ready = await load.waitForLine(/^ready (.*)$/, 180_000)
-    const setup = JSON.parse(ready[1]!) as { pairs: number; setupMs: number }
+    const started = startSoakLoad(loadOptions)
+    load = started.load
+    const setup = await started.ready
     log(`soak: ${setup.pairs} pairs in their sessions after ${(setup.setupMs / 1000).toFixed(1)} s`)
 
     const sendingStart = Date.now()
