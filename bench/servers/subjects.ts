@@ -1,8 +1,17 @@
 /**
  * The servers put side by side. Each runs as its own process, started directly with
- * `node --import tsx <file>`, so that /proc/PID of that process is the server and nothing else.
+ * `node <bundle>`, so that /proc/PID of that process is the server and nothing else.
+ *
+ * Every server is first bundled to plain JavaScript with esbuild (packages stay external, as in
+ * scripts/build-cli.mjs, which builds what `npm run serve` runs), and none runs under tsx: in
+ * Node 20, `--import tsx` adds a module-loader thread with a heap of its own, whose collections
+ * count as the server's CPU. It cost the server that loads more modules more (about 3 µs per
+ * frame at 1 000 round trips/s for Genie Bridge), and no user runs a server that way.
  */
-import { startTypeScript, type TrackedProcess } from '../lib/child-processes'
+import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { build } from 'esbuild'
+import { startNode, type TrackedProcess } from '../lib/child-processes'
 
 export type SubjectId = 'bare' | 'peerjs' | 'genie'
 
@@ -74,8 +83,42 @@ export interface RunningServer {
   process: TrackedProcess
 }
 
+/** Where the bundles go: inside the project, so that their external packages resolve. */
+const BUNDLE_DIR = 'out/bench-servers'
+const bundles = new Map<string, Promise<string>>()
+
+/** The subject's entry as one JavaScript file, built once per run. */
+export function bundledEntry(subject: Subject): Promise<string> {
+  let bundle = bundles.get(subject.entry)
+  if (bundle === undefined) {
+    const outfile = join(BUNDLE_DIR, `${subject.id}.mjs`)
+    mkdirSync(BUNDLE_DIR, { recursive: true })
+    bundle = build({
+      entryPoints: [subject.entry],
+      outfile,
+      bundle: true,
+      packages: 'external',
+      platform: 'node',
+      format: 'esm',
+      target: 'node20',
+      logLevel: 'warning'
+    }).then(() => outfile)
+    bundles.set(subject.entry, bundle)
+  }
+  return bundle
+}
+
+/** Starts the subject's bundle with extra arguments after its own. */
+export async function startSubject(
+  subject: Subject,
+  name = subject.label,
+  extraArgs: readonly string[] = []
+) {
+  return startNode(name, [await bundledEntry(subject), ...subject.args, ...extraArgs])
+}
+
 export async function startServer(subject: Subject): Promise<RunningServer> {
-  const proc = startTypeScript(subject.label, subject.entry, subject.args)
+  const proc = await startSubject(subject)
   try {
     const match = await proc.waitForLine(subject.readyLine, 20_000)
     return { subject, url: match[1]!, process: proc }

@@ -12,7 +12,7 @@ import { startTypeScript, type TrackedProcess } from '../lib/child-processes'
 import type { BenchContext, MetricRow, Workload, WorkloadResult } from '../lib/workload'
 import type { RelayLoadOptions, RelayLoadResult, RelayMeasurement } from '../load/relay-load'
 import { FRAME_KINDS, type FrameKind } from '../load/signaling-payloads'
-import { startServer, subjectById, type RunningServer } from '../servers/subjects'
+import { startServer, startSubject, subjectById, type RunningServer } from '../servers/subjects'
 
 const ROUNDS = 5
 /** Time the workloads after this one need at least. */
@@ -24,7 +24,7 @@ type Repetition = Record<FrameKind, Record<Setup, RelayMeasurement>>
 /** One serve process on Redis: Genie Bridge's subject with `--redis`. */
 async function startOnRedis(name: string, redisUrl: string): Promise<{ url: string; proc: TrackedProcess }> {
   const genie = subjectById('genie')
-  const proc = startTypeScript(name, genie.entry, [...genie.args, '--redis', redisUrl])
+  const proc = await startSubject(genie, name, ['--redis', redisUrl])
   try {
     const match = await proc.waitForLine(genie.readyLine, 20_000)
     return { url: match[1]!, proc }
