@@ -101,7 +101,7 @@ describe('in-process connections to the channel server', () => {
 })
 
 describe('memorySocketPair', () => {
-  it('carries bytes both ways in order, never inside the writer’s call, and ends both sides together', async () => {
+  it('carries bytes in order, never inside the writer’s call, writes of one tick as one read, and ends both sides together', async () => {
     const [a, b] = memorySocketPair()
     const got: string[] = []
     b.on('data', (d: Buffer) => got.push(d.toString()))
@@ -109,7 +109,10 @@ describe('memorySocketPair', () => {
     a.write('two')
     expect(got).toEqual([])
     await new Promise((r) => setImmediate(r))
-    expect(got).toEqual(['one', 'two'])
+    expect(got).toEqual(['onetwo'])
+    a.write('three')
+    await new Promise((r) => setImmediate(r))
+    expect(got).toEqual(['onetwo', 'three'])
     const closed = new Promise((r) => b.on('close', r))
     a.destroy()
     await closed

@@ -49,8 +49,15 @@ export interface TapEvent {
 const TEXT_MESSAGE = { binary: false } as const
 
 export class FrameWriter {
+  /**
+   * The frame being handled has more of its socket read behind it (the server sets it for each
+   * frame it reads): only then is there a burst to gather into one write (see `cork`).
+   */
+  moreInRead = false
   /** Error replies sent, by result_cd (for GET /metrics). */
   readonly refusedByResultCode = new Map<number, number>()
+  private lastPayload: Buffer | null = null
+  private lastFrame: Buffer = Buffer.alloc(0)
   /** Connections whose sockets are corked until the next tick (see `cork`). */
   private corkedConnections: Connection[] = []
   private readonly uncorkAll = (): void => {
@@ -106,23 +113,74 @@ export class FrameWriter {
       this.tap({ direction: 'out', connectionId: conn.id, uuid: conn.uuid, text, at: Date.now() })
     }
     this.cork(conn)
-    conn.ws.send(payload, TEXT_MESSAGE)
+    const socket = typeof payload === 'string' ? undefined : socketOf(conn.ws)
+    if (socket === undefined || conn.ws.readyState !== OPEN) return conn.ws.send(payload, TEXT_MESSAGE)
+    socket.write(this.framed(payload as Buffer))
+  }
+
+  /**
+   * A relayed frame's bytes as one WebSocket text frame, built once for all the members it goes
+   * to. ws.send would allocate its options and header and hand the socket two buffers per frame;
+   * the bytes are forwarded unchanged, so the frame is the same as the one ws would write.
+   */
+  private framed(payload: Buffer): Buffer {
+    if (payload !== this.lastPayload) {
+      this.lastPayload = payload
+      this.lastFrame = textFrame(payload)
+    }
+    return this.lastFrame
   }
 
   /**
    * Holds a connection's outgoing frames in its socket until the frames read in this turn of the
    * event loop are handled: a burst (several candidates read at once, a relay under load) then costs
    * one write to the kernel instead of one per frame. The socket is uncorked on the next tick, before
-   * any I/O, so nothing waits for a timer.
+   * any I/O, so nothing waits for a timer. A frame read on its own (signaling's usual case) is
+   * written at once: corking it would only add a tick.
    */
   private cork(conn: Connection): void {
-    if (conn.corked) return
+    if (conn.corked || !this.moreInRead) return
     const socket = socketOf(conn.ws)
     if (socket === undefined) return
     socket.cork()
     conn.corked = true
     if (this.corkedConnections.push(conn) === 1) process.nextTick(this.uncorkAll)
   }
+}
+
+const OPEN = 1
+
+/**
+ * An unmasked, final text frame (RFC 6455 §5.2) carrying `payload`: what a server sends. The
+ * length takes 7, 16 or 64 bits; frames up to maxPayloadBytes (256 KiB) need the 64-bit form
+ * from 64 KiB on, and its upper half is always zero for them.
+ */
+export function textFrame(payload: Buffer): Buffer {
+  const length = payload.length
+  const header = length < 126 ? 2 : length < 0x10000 ? 4 : 10
+  const frame = Buffer.allocUnsafe(header + length)
+  frame[0] = 0x81 // FIN, opcode 1 (text)
+  if (header === 2) frame[1] = length
+  else if (header === 4) {
+    frame[1] = 126
+    frame.writeUInt16BE(length, 2)
+  } else {
+    frame[1] = 127
+    frame.writeUInt32BE(Math.floor(length / 0x100000000), 2)
+    frame.writeUInt32BE(length >>> 0, 6)
+  }
+  payload.copy(frame, header)
+  return frame
+}
+
+/**
+ * ws has read more of the socket than the message it is delivering: other frames (or the start of
+ * one) follow in the same read. ws delivers the messages of one read synchronously, one after the
+ * other, and `_bufferedBytes` is what its receiver has not consumed yet (ws 8).
+ */
+export function hasMoreInRead(ws: WebSocket): boolean {
+  const receiver = (ws as unknown as { _receiver?: { _bufferedBytes?: number } })._receiver
+  return receiver !== undefined && (receiver._bufferedBytes ?? 0) > 0
 }
 
 /**

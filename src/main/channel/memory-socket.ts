@@ -12,6 +12,13 @@ export class MemorySocket extends Duplex {
   readonly remoteFamily = 'IPv4'
   readonly remotePort = 0
   peer: MemorySocket | null = null
+  /** Written and not yet delivered to the peer: gathered until the next tick, as TCP would. */
+  private pending: Buffer[] | null = null
+  private readonly flush = (): void => {
+    const chunks = this.pending
+    this.pending = null
+    if (chunks !== null) this.peer?.push(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks))
+  }
 
   override _read(): void {
     // Data is pushed by the peer's writes.
@@ -30,7 +37,11 @@ export class MemorySocket extends Duplex {
     const peer = this.peer
     if (!peer) return done(new Error('the in-process connection is closed'))
     // Delivered on the next tick, in order, as a socket would: never inside the writer's call.
-    process.nextTick(() => peer.push(chunk))
+    // Writes made before then arrive as one read, as bytes that wait in a TCP socket's buffer do.
+    if (this.pending === null) {
+      this.pending = [chunk]
+      process.nextTick(this.flush)
+    } else this.pending.push(chunk)
     done()
   }
 

@@ -18,7 +18,7 @@ import {
 } from '../../shared/protocol'
 import { identifierProblem } from '../../shared/input-rules'
 import { AccessControl } from './access'
-import { type Connection, FrameWriter, type TapEvent } from './connection'
+import { type Connection, FrameWriter, type TapEvent, hasMoreInRead } from './connection'
 import { type Logger, silentLogger } from '../log'
 import { httpEndpoints } from './http-endpoints'
 import { CloseCode, type ServerLimits, resolveLimits } from './limits'
@@ -588,6 +588,7 @@ export class ChannelServer {
   private receive(conn: Connection, data: RawData, isBinary: boolean): void {
     if (conn.closed) return
     conn.lastSeen = this.now
+    this.writer.moreInRead = hasMoreInRead(conn.ws)
     const buf = data as Buffer
     this.framesReceived++
     this.bytesReceived += buf.length
