@@ -143,6 +143,24 @@ describe('GET /metrics', () => {
     expect(sample(after, 'genie_bridge_held_bytes')).toBe(2 * Buffer.byteLength(frame))
   })
 
+  it("starts Node's process metrics at the first scrape, with measured event-loop figures", async () => {
+    const s = await start()
+    const lagP50 = 'genie_bridge_nodejs_eventloop_lag_p50_seconds'
+    // Until then nothing samples the event loop: an unscraped server is not woken for it.
+    expect(s.metrics.registry.getSingleMetric(lagP50)).toBeUndefined()
+    // Two scrapes at once start them once (a second registration would throw).
+    const [first, second] = await Promise.all([get(s, '/metrics'), get(s, '/metrics')])
+    expect([first[0], second[0]]).toEqual([200, 200])
+    // The one collected first has the monitor's samples (the other, an instant later, none yet).
+    const lagMin = 'genie_bridge_nodejs_eventloop_lag_min_seconds'
+    const [measured] = [first[1], second[1]].sort((a, b) => sample(a, lagMin)! - sample(b, lagMin)!)
+    expect(sample(measured!, lagMin)).toBeLessThan(1)
+    expect(sample(measured!, lagP50)).toBeGreaterThan(0)
+    for (const [, text] of [first, second])
+      expect(sample(text, 'genie_bridge_process_resident_memory_bytes')).toBeGreaterThan(0)
+    expect(s.metrics.registry.getSingleMetric(lagP50)).toBeDefined()
+  })
+
   it('feeds the Redis metrics through the registration hook', async () => {
     const s = await start()
     s.metrics.redis.observeRoundTrip('eval', 0.0007)

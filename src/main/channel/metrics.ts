@@ -14,6 +14,8 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { Readiness, ServerCounters, ServerStats } from './server'
 
 export const METRICS_PREFIX = 'genie_bridge_'
+/** How often the event-loop-lag metrics sample the loop (prom-client's default). */
+export const EVENT_LOOP_PRECISION_MS = 10
 
 /** What the metrics read at scrape time: the channel server. */
 export interface MetricsSource {
@@ -51,11 +53,13 @@ export class ChannelMetrics {
   private source: MetricsSource | null = null
   /** The server read once for the scrape under way, shared by every metric's collect(). */
   private scrape: { stats: ServerStats; counters: ServerCounters; ready: boolean } | null = null
+  private readonly processMetricsWanted: boolean
+  /** Node's process metrics, once started (at the first scrape: see startProcessMetrics). */
+  private processMetricsStarted: Promise<void> | null = null
 
   constructor(options: ChannelMetricsOptions = {}) {
     this.prefix = options.prefix ?? METRICS_PREFIX
-    if (options.processMetrics ?? true)
-      collectDefaultMetrics({ register: this.registry, prefix: this.prefix })
+    this.processMetricsWanted = options.processMetrics ?? true
     this.registerServerMetrics()
     this.redis = registerRedisMetrics(this.registry, this.prefix)
   }
@@ -73,12 +77,29 @@ export class ChannelMetrics {
 
   /** The text a scrape gets. */
   async text(): Promise<string> {
+    if (this.processMetricsWanted) await (this.processMetricsStarted ??= this.startProcessMetrics())
     this.scrape = this.reading()
     try {
       return await this.registry.metrics()
     } finally {
       this.scrape = null
     }
+  }
+
+  /**
+   * Node's process metrics start at the first scrape, not with the server: their event-loop
+   * monitor wakes the process every EVENT_LOOP_PRECISION_MS, and on an otherwise idle server
+   * those wake-ups are most of its CPU time (docs/BENCHMARKS.md, "Cost model"). A server nobody
+   * scrapes never pays for them. The first scrape waits for the monitor's first samples, so that
+   * its event-loop figures are measured ones rather than an empty histogram's.
+   */
+  private async startProcessMetrics(): Promise<void> {
+    collectDefaultMetrics({
+      register: this.registry,
+      prefix: this.prefix,
+      eventLoopMonitoringPrecision: EVENT_LOOP_PRECISION_MS
+    })
+    await new Promise((resolve) => setTimeout(resolve, 2 * EVENT_LOOP_PRECISION_MS + 1))
   }
 
   private reading(): { stats: ServerStats; counters: ServerCounters; ready: boolean } | null {
