@@ -6,7 +6,13 @@
  */
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { FALL_BACK, readDataEnvelope, type DataEnvelope } from '../../src/main/channel/data-envelope'
+import {
+  EnvelopeMemo,
+  FALL_BACK,
+  MAX_MEMO_PREFIX_BYTES,
+  readDataEnvelope,
+  type DataEnvelope
+} from '../../src/main/channel/data-envelope'
 import { MAX_NESTING_DEPTH } from '../../src/shared/input-rules'
 import { parseFrame } from '../../src/shared/protocol'
 
@@ -192,6 +198,37 @@ describe('readDataEnvelope on examples', () => {
     const accented = Buffer.from('{"msgtype":"data","sessionid":"é","data":{}}')
     expect(readDataEnvelope(accented, '\u00c3\u00a9')).toBe('é')
     expect(readDataEnvelope(accented, 'é')).toBe('é')
+  })
+
+  it("with a memo of the sender's last envelope, reads each frame as a full scan does", () => {
+    const memo = new EnvelopeMemo()
+    const read = (text: string, expected?: string): DataEnvelope => {
+      const bytes = Buffer.from(text)
+      const answer = readDataEnvelope(bytes, expected, MAX_NESTING_DEPTH, memo)
+      expect(answer, text).toStrictEqual(readDataEnvelope(bytes, expected))
+      return answer
+    }
+    const head = '{"msgtype":"data","channeltype":"webrtcaudio","sessionid":"S-1","data":'
+    expect(read(`${head}{"candidate":"a"}}`, 'S-1')).toBe('S-1')
+    expect(memo.length).toBe(Buffer.byteLength(head))
+    // The same envelope, another payload: the prefix is compared, the payload still checked.
+    expect(read(`${head}{"candidate":"b","sdpMLineIndex":0}}`, 'S-1')).toBe('S-1')
+    expect(read(`${head}{"candidate":"b",}}`)).toBe(FALL_BACK)
+    expect(read(`${head}[]}`)).toBe(FALL_BACK)
+    expect(read(`${head} {"candidate":"c"}}`)).toBe('S-1') // whitespace where the value began
+    expect(read(head)).toBe(FALL_BACK) // nothing after the prefix
+    expect(read(`${head}{}`)).toBe(FALL_BACK) // the frame never closes
+    expect(read(`${head}{},"sessionid":"S-2"}`)).toBe(FALL_BACK) // a second sessionid
+    expect(read(`${head}{},"trxid":"t"}`)).toBe('S-1') // keys after the data
+    // Another envelope replaces the memo; a different sessionid is read from the bytes.
+    expect(read('{"msgtype":"data","sessionid":"S-2","data":{"n":1}}', 'S-1')).toBe('S-2')
+    expect(read('{"msgtype":"data","sessionid":"S-2","data":{"n":2}}', 'S-1')).toBe('S-2')
+    expect(read('{"msgtype":"data","data":{"n":3}}')).toBeUndefined()
+    expect(read('{"msgtype":"data","data":{"n":4},"sessionid":"S-3"}')).toBe('S-3')
+    // An envelope longer than the memo holds is scanned every time.
+    const long = `{"msgtype":"data","trxid":"${'t'.repeat(MAX_MEMO_PREFIX_BYTES)}","data":`
+    expect(read(`${long}{}}`)).toBeUndefined()
+    expect(memo.length).toBe(0)
   })
 
   it('reads only the view it is given, not the memory around it', () => {
@@ -396,6 +433,42 @@ describe('readDataEnvelope agrees with parseFrame (fast-check, fixed seeds)', ()
       ),
       { seed: SEED + 4, numRuns: 3_000 }
     )
+  })
+
+  it("with a memo of the sender's last envelope: the same answers as without (2,000 sequences)", () => {
+    const tail = fc.oneof(
+      fc.jsonValue({ maxDepth: 3 }).map((v) => `${JSON.stringify(v)}}`),
+      mutated.map((text) => text.slice(text.indexOf('"data":') + 7)),
+      fc.string()
+    )
+    const next = fc.oneof(
+      tail.map((t) => ({ tail: t })),
+      ordinaryDataFrame.map((whole) => ({ whole })),
+      mutated.map((whole) => ({ whole }))
+    )
+    let resumedAndTaken = 0
+    fc.assert(
+      fc.property(ordinaryDataFrame, fc.array(next, { maxLength: 6 }), (first, rest) => {
+        const memo = new EnvelopeMemo()
+        const dataAt = first.indexOf(',"data":')
+        const prefix = first.slice(0, dataAt + 8)
+        const own = reference(first)
+        const expected = typeof own === 'string' ? own : undefined
+        for (const text of [first, ...rest.map((r) => ('tail' in r ? prefix + r.tail : r.whole))]) {
+          const bytes = Buffer.from(text)
+          const memorized = memo.length === Buffer.byteLength(prefix) && text.startsWith(prefix)
+          const answer = readDataEnvelope(bytes, expected, MAX_NESTING_DEPTH, memo)
+          expect(answer, text).toStrictEqual(readDataEnvelope(bytes, expected))
+          if (answer !== FALL_BACK) {
+            expect(answer).toStrictEqual(reference(bytes.toString('utf8')))
+            if (memorized && text !== first) resumedAndTaken++
+          }
+        }
+      }),
+      { seed: SEED + 5, numRuns: 2_000 }
+    )
+    // The sequences must reach frames answered from a memorized prefix, not only fall-backs.
+    expect(resumedAndTaken).toBeGreaterThan(300)
   })
 
   it('arbitrary text, JSON and bytes (4,000 cases)', () => {

@@ -8,6 +8,7 @@ import type { WebSocket } from 'ws'
 import { type Frame, frames } from '../../shared/protocol'
 import type { Logger } from '../log'
 import type { AddressEntry } from './access'
+import type { EnvelopeMemo } from './data-envelope'
 import { CloseCode, type ServerLimits } from './limits'
 
 export interface Connection {
@@ -34,6 +35,8 @@ export interface Connection {
    * (most connections never do at a time), and always null with another registry.
    */
   sessions: Set<unknown> | null
+  /** The envelope of its last data frame (see EnvelopeMemo); null until it sends one. */
+  envelope: EnvelopeMemo | null
   closed: boolean
 }
 

@@ -42,21 +42,15 @@ const LOWER_U = 0x75
 /** Returned by the scanners below for input that is not (or not surely) valid JSON. */
 const INVALID = -1
 
-/** How each byte behaves inside a JSON string: most bytes are just content. */
-const IN_STRING = {
-  CONTENT: 0,
-  QUOTE: 1,
-  BACKSLASH: 2,
-  /** U+0000–U+001F must be escaped in JSON; JSON.parse refuses them raw. */
-  CONTROL: 3
-} as const
-
-const STRING_CLASS = buildStringClasses()
-/** The characters that may follow a backslash, other than `u`. */
-const SIMPLE_ESCAPES = bytesOf('"\\/bfnrt')
-const HEX_DIGITS = bytesOf('0123456789abcdefABCDEF')
-/** JSON whitespace is exactly these four; JSON.parse refuses any other (a BOM, U+00A0, …). */
-const WHITESPACE = bytesOf(' \t\n\r')
+/*
+ * Bytes are classified by comparisons rather than lookup tables: as fast while the scan is warm,
+ * and no table memory to fetch again for a frame that arrives after the process did other work.
+ */
+const SPACE = 0x20
+const TAB = 0x09
+const LINE_FEED = 0x0a
+const CARRIAGE_RETURN = 0x0d
+const SLASH = 0x2f
 
 /** The top-level keys whose values decide what parseFrame says, one bit each. */
 const KEY = {
@@ -98,6 +92,60 @@ let words: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0))
 /** Where the current frame starts in `words`. */
 let wordsOffset = 0
 
+/** The longest envelope prefix an EnvelopeMemo keeps (a frame's top-level keys before `data`). */
+export const MAX_MEMO_PREFIX_BYTES = 256
+
+/**
+ * What one sender's last data frame looked like up to the start of its `data` value. A client
+ * builds every data frame of a session the same way (`{"msgtype":"data","channeltype":…,
+ * "sessionid":…,"data":` in KT's SDK and in ours), so the next frame usually starts with the
+ * very same bytes; the scan then compares them (four at a time) instead of parsing them again.
+ * The scan's state after a prefix depends on nothing but its bytes, so resuming from it gives the
+ * same answer as a full scan. Kept per connection; at most MAX_MEMO_PREFIX_BYTES each.
+ */
+export class EnvelopeMemo {
+  /** prefix[0, length) are the bytes; 0: nothing memorized. */
+  length = 0
+  readonly prefix = new Uint8Array(MAX_MEMO_PREFIX_BYTES)
+  private readonly view = new DataView(this.prefix.buffer)
+  /** The keys seen before `data` (KEY bits). */
+  seen = 0
+  /** The sessionid read in the prefix, or undefined when the prefix has none. */
+  sessionid: string | undefined = undefined
+  /** The nesting limit the prefix's values were checked against. */
+  maxDepth = 0
+
+  /** The frame starts with the memorized prefix and has more after it. */
+  matches(buf: Uint8Array, end: number, maxDepth: number): boolean {
+    const length = this.length
+    if (length === 0 || end <= length || maxDepth !== this.maxDepth) return false
+    const view = this.view
+    let k = 0
+    for (; k + 4 <= length; k += 4)
+      if (words.getInt32(wordsOffset + k, true) !== view.getInt32(k, true)) return false
+    for (; k < length; k++) if (buf[k] !== this.prefix[k]) return false
+    return true
+  }
+
+  remember(
+    buf: Uint8Array,
+    length: number,
+    maxDepth: number,
+    seen: number,
+    sessionid: string | undefined
+  ): void {
+    if (length > MAX_MEMO_PREFIX_BYTES) {
+      this.length = 0
+      return
+    }
+    this.prefix.set(buf.subarray(0, length))
+    this.length = length
+    this.maxDepth = maxDepth
+    this.seen = seen
+    this.sessionid = sessionid
+  }
+}
+
 /**
  * Reads a data frame's envelope from its bytes (UTF-8, as ws delivers a text message).
  * Returns the top-level sessionid (undefined when absent) when parseFrame would accept the frame
@@ -112,28 +160,51 @@ let wordsOffset = 0
 export function readDataEnvelope(
   buf: Buffer,
   expectedSessionId?: string,
-  maxDepth: number = MAX_NESTING_DEPTH
+  maxDepth: number = MAX_NESTING_DEPTH,
+  memo?: EnvelopeMemo
 ): DataEnvelope {
   const end = buf.length
   if (words.buffer !== buf.buffer) words = new DataView(buf.buffer)
   wordsOffset = buf.byteOffset
-  let i = skipWhitespace(buf, 0, end)
-  if (i >= end || buf[i] !== OPEN_BRACE) return FALL_BACK
-  i = skipWhitespace(buf, i + 1, end)
+  let i: number
   let seen = 0
   let sessionStart = INVALID
   let sessionEnd = INVALID
-  for (;;) {
-    if (i >= end || buf[i] !== QUOTE) return FALL_BACK // also `{}`: no msgtype
-    const keyEnd = plainStringEnd(buf, i + 1, end)
-    if (keyEnd === INVALID) return FALL_BACK
-    const key = knownKey(buf, i + 1, keyEnd)
-    if ((seen & key) !== 0) return FALL_BACK // JSON.parse keeps the last one: let it decide
-    seen |= key
-    i = skipWhitespace(buf, keyEnd + 1, end)
-    if (i >= end || buf[i] !== COLON) return FALL_BACK
-    i = skipWhitespace(buf, i + 1, end)
+  /** The sessionid as a string already: read from the memo. */
+  let sessionid: string | undefined = undefined
+  /** i is at the start of the `data` value, the state after the memo's prefix. */
+  let resumed = memo !== undefined && memo.matches(buf, end, maxDepth)
+  if (resumed) {
+    // The memorized frame's value began right there; this one may have more whitespace first.
+    i = skipWhitespace(buf, memo!.length, end)
     if (i >= end) return FALL_BACK
+    seen = memo!.seen
+    sessionid = memo!.sessionid
+  } else {
+    i = skipWhitespace(buf, 0, end)
+    if (i >= end || buf[i] !== OPEN_BRACE) return FALL_BACK
+    i = skipWhitespace(buf, i + 1, end)
+  }
+  for (;;) {
+    let key: number = KEY.DATA
+    if (resumed) resumed = false
+    else {
+      if (i >= end || buf[i] !== QUOTE) return FALL_BACK // also `{}`: no msgtype
+      const keyEnd = plainStringEnd(buf, i + 1, end)
+      if (keyEnd === INVALID) return FALL_BACK
+      key = knownKey(buf, i + 1, keyEnd)
+      if ((seen & key) !== 0) return FALL_BACK // JSON.parse keeps the last one: let it decide
+      seen |= key
+      i = skipWhitespace(buf, keyEnd + 1, end)
+      if (i >= end || buf[i] !== COLON) return FALL_BACK
+      i = skipWhitespace(buf, i + 1, end)
+      if (i >= end) return FALL_BACK
+      if (key === KEY.DATA && memo !== undefined) {
+        if (sessionStart !== INVALID)
+          sessionid = sessionText(buf, sessionStart, sessionEnd, expectedSessionId)
+        memo.remember(buf, i, maxDepth, seen, sessionid)
+      }
+    }
     const first = buf[i]
     if (key === KEY.MSGTYPE) {
       if (first !== QUOTE) return FALL_BACK
@@ -162,11 +233,14 @@ export function readDataEnvelope(
   }
   if (skipWhitespace(buf, i + 1, end) !== end) return FALL_BACK // nothing may follow the frame
   if ((seen & (KEY.MSGTYPE | KEY.DATA)) !== (KEY.MSGTYPE | KEY.DATA)) return FALL_BACK
-  if (sessionStart === INVALID) return undefined
-  if (expectedSessionId !== undefined && isAsciiText(buf, sessionStart, sessionEnd, expectedSessionId)) {
-    return expectedSessionId
-  }
-  return utf8(buf, sessionStart, sessionEnd)
+  if (sessionStart === INVALID) return sessionid
+  return sessionText(buf, sessionStart, sessionEnd, expectedSessionId)
+}
+
+/** The sessionid's text: `expected` itself when the bytes spell it, else a new string. */
+function sessionText(buf: Buffer, start: number, end: number, expected: string | undefined): string {
+  if (expected !== undefined && isAsciiText(buf, start, end, expected)) return expected
+  return utf8(buf, start, end)
 }
 
 function knownKey(buf: Uint8Array, start: number, end: number): number {
@@ -262,7 +336,7 @@ function stringEnd(buf: Uint8Array, i: number, end: number): number {
     if (c === QUOTE) return i + 1
     if (c !== BACKSLASH || i + 1 >= end) return INVALID
     // An SDP has an escaped line break every 30 bytes or so: the simple escapes stay inline.
-    if (SIMPLE_ESCAPES[buf[i + 1]!] === 1) i += 2
+    if (isSimpleEscape(buf[i + 1]!)) i += 2
     else i = unicodeEscapeEnd(buf, i + 1, end)
     if (i === INVALID) return INVALID
   }
@@ -280,8 +354,35 @@ function contentEnd(buf: Uint8Array, i: number, end: number): number {
   let at = wordsOffset + i
   while (at <= lastWord && isPlainWord(view.getInt32(at, true))) at += 4
   i = at - wordsOffset
-  while (i < end && STRING_CLASS[buf[i]!] === IN_STRING.CONTENT) i++
+  while (i < end && isContent(buf[i]!)) i++
   return i
+}
+
+/**
+ * Plain string content: not a quote, a backslash or U+0000–U+001F (which JSON.parse refuses raw).
+ * UTF-8 lead and continuation bytes are content too.
+ */
+function isContent(c: number): boolean {
+  return c >= SPACE && c !== QUOTE && c !== BACKSLASH
+}
+
+/** The characters that may follow a backslash, other than `u`: " \\ / b f n r t. */
+function isSimpleEscape(c: number): boolean {
+  return (
+    c === QUOTE ||
+    c === BACKSLASH ||
+    c === SLASH ||
+    c === 0x62 ||
+    c === 0x66 ||
+    c === 0x6e ||
+    c === 0x72 ||
+    c === 0x74
+  )
+}
+
+function isHexDigit(c: number): boolean {
+  const lower = c | 0x20 // folds A–F onto a–f, and leaves no other byte in a–f
+  return (c >= ZERO && c <= NINE) || (lower >= 0x61 && lower <= 0x66)
 }
 
 /** No byte of the word is < 0x20, = 0x22 or = 0x5c (the usual "has a zero byte" bit tests). */
@@ -297,7 +398,7 @@ function isPlainWord(word: number): boolean {
 /** From the `u` of a `\\u` escape to after its four hex digits, or INVALID. */
 function unicodeEscapeEnd(buf: Uint8Array, i: number, end: number): number {
   if (buf[i] !== LOWER_U || i + 4 >= end) return INVALID
-  for (let k = 1; k <= 4; k++) if (HEX_DIGITS[buf[i + k]!] !== 1) return INVALID
+  for (let k = 1; k <= 4; k++) if (!isHexDigit(buf[i + k]!)) return INVALID
   return i + 5
 }
 
@@ -307,9 +408,9 @@ function unicodeEscapeEnd(buf: Uint8Array, i: number, end: number): number {
  */
 function plainStringEnd(buf: Uint8Array, i: number, end: number): number {
   while (i < end) {
-    const cls = STRING_CLASS[buf[i]!]
-    if (cls === IN_STRING.QUOTE) return i
-    if (cls !== IN_STRING.CONTENT) return INVALID
+    const c = buf[i]!
+    if (c === QUOTE) return i
+    if (!isContent(c)) return INVALID
     i++
   }
   return INVALID
@@ -356,8 +457,13 @@ function literalEnd(buf: Uint8Array, i: number, end: number): number {
   return INVALID
 }
 
+/** JSON whitespace is exactly these four; JSON.parse refuses any other (a BOM, U+00A0, …). */
 function skipWhitespace(buf: Uint8Array, i: number, end: number): number {
-  while (i < end && WHITESPACE[buf[i]!] === 1) i++
+  while (i < end) {
+    const c = buf[i]!
+    if (c > SPACE || (c !== SPACE && c !== LINE_FEED && c !== CARRIAGE_RETURN && c !== TAB)) return i
+    i++
+  }
   return i
 }
 
@@ -385,24 +491,9 @@ function utf8(buf: Buffer, start: number, end: number): string {
   return buf.toString('utf8', start, end)
 }
 
-function buildStringClasses(): Uint8Array {
-  const classes = new Uint8Array(256) // everything else, UTF-8 lead and continuation bytes too, is content
-  for (let c = 0; c < 0x20; c++) classes[c] = IN_STRING.CONTROL
-  classes[QUOTE] = IN_STRING.QUOTE
-  classes[BACKSLASH] = IN_STRING.BACKSLASH
-  return classes
-}
-
 function byLength(keys: typeof KNOWN_KEYS): (typeof KNOWN_KEYS)[] {
   const longest = Math.max(...keys.map((k) => k.name.length))
   return Array.from({ length: longest + 1 }, (_, n) => keys.filter((k) => k.name.length === n))
-}
-
-/** A 256-entry membership table of the given ASCII characters. */
-function bytesOf(chars: string): Uint8Array {
-  const table = new Uint8Array(256)
-  for (let k = 0; k < chars.length; k++) table[chars.charCodeAt(k)] = 1
-  return table
 }
 
 function asciiBytes(text: string): Uint8Array {

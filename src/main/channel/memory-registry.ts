@@ -14,7 +14,7 @@ import {
   frames
 } from '../../shared/protocol'
 import type { Connection, FrameWriter } from './connection'
-import { FALL_BACK, readDataEnvelope } from './data-envelope'
+import { EnvelopeMemo, FALL_BACK, readDataEnvelope } from './data-envelope'
 import type { Logger } from '../log'
 import type { ServerLimits } from './limits'
 import type { RegistryStats, SessionInfo, SessionRegistry } from './registry'
@@ -306,7 +306,8 @@ export class MemoryRegistry implements SessionRegistry {
     if (conn.uuid === null || conn.sessions === null) return false // refused either way
     // A sender usually has one session: naming its id spares a copy of the id from the frame.
     const sole = soleSession(conn)
-    const sessionid = readDataEnvelope(raw, sole?.id, this.limits.maxNestingDepth)
+    const memo = (conn.envelope ??= new EnvelopeMemo())
+    const sessionid = readDataEnvelope(raw, sole?.id, this.limits.maxNestingDepth, memo)
     if (sessionid === FALL_BACK) return false
     // The frame names that very session (readDataEnvelope hands back the same string): a
     // connection's sessions are always ones it is a member of, so no lookup is needed.

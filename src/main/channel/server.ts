@@ -527,6 +527,7 @@ export class ChannelServer {
       corked: false,
       badFrames: 0,
       sessions: null,
+      envelope: null,
       closed: false
     }
     this.sockets.set(ws, conn)

@@ -28,7 +28,7 @@ import {
 } from '../../../shared/protocol'
 import type { Logger } from '../../log'
 import type { Connection, FrameWriter } from '../connection'
-import { FALL_BACK, readDataEnvelope } from '../data-envelope'
+import { EnvelopeMemo, FALL_BACK, readDataEnvelope } from '../data-envelope'
 import type { ServerLimits } from '../limits'
 import type { RedisMetrics } from '../metrics'
 import type { RegistryContext } from '../memory-registry'
@@ -320,7 +320,8 @@ export class RedisRegistry implements SessionRegistry {
     const places = this.places.get(conn)
     if (conn.uuid === null || places === undefined || places.size === 0) return false
     const only = places.size === 1 ? places.keys().next().value : undefined
-    const sessionid = readDataEnvelope(raw, only, this.limits.maxNestingDepth)
+    const memo = (conn.envelope ??= new EnvelopeMemo())
+    const sessionid = readDataEnvelope(raw, only, this.limits.maxNestingDepth, memo)
     if (sessionid === FALL_BACK) return false
     if (sessionid !== undefined && !places.has(sessionid)) return false // refused: the parser's path
     this.relayTo(conn, sessionid, raw, null)
