@@ -116,14 +116,15 @@ export class FrameWriter {
       this.tap({ direction: 'out', connectionId: conn.id, uuid: conn.uuid, text, at: Date.now() })
     }
     this.cork(conn)
-    const socket = typeof payload === 'string' ? undefined : socketOf(conn.ws)
+    const socket =
+      typeof payload === 'string' || payload.length > PREBUILT_FRAME_MAX_BYTES ? undefined : socketOf(conn.ws)
     if (socket === undefined || conn.ws.readyState !== OPEN) return conn.ws.send(payload, TEXT_MESSAGE)
     socket.write(this.framed(payload as Buffer))
   }
 
   /**
    * A relayed frame's bytes as one WebSocket text frame, built once for all the members it goes
-   * to. ws.send would allocate its options and header and hand the socket two buffers per frame;
+   * to (frames up to PREBUILT_FRAME_MAX_BYTES). ws.send would allocate its options and header and hand the socket two buffers per frame;
    * the bytes are forwarded unchanged, so the frame is the same as the one ws would write.
    */
   private framed(payload: Buffer): Buffer {
@@ -152,6 +153,14 @@ export class FrameWriter {
 }
 
 const OPEN = 1
+
+/**
+ * Relayed frames up to this size are copied into one prebuilt WebSocket frame (see `framed`);
+ * larger ones go out through ws, header and payload as two buffers. For a candidate (≈ 220 B) the
+ * copy is cheaper than ws's two-buffer write; for an SDP (≈ 3 KB) copying the bytes, and the buffer
+ * pool refilled every second frame, cost more than it saves (docs/BENCHMARKS.md, "Cost model").
+ */
+export const PREBUILT_FRAME_MAX_BYTES = 1024
 
 /**
  * An unmasked, final text frame (RFC 6455 §5.2) carrying `payload`: what a server sends. The
