@@ -126,6 +126,9 @@ async function openAppPair(setup: Setup, contexts: BrowserContext[]): Promise<Ca
   const operator = await consoleContext.newPage()
   await operator.goto(appUrl(setup.host, '/console'))
   await waitFor(operator, APP_CONSOLE_READY)
+  // The console plays its chime before the operator is heard, and holds the microphone back for
+  // it (1.05 s by default): that is paging, not call setup, and the bare pages have none.
+  await operator.getByTestId('chime').selectOption('off')
   await operator.getByTestId('console-session-input').fill(sessionid)
   await operator.getByTestId('console-join').click()
   await waitFor(operator, `[data-testid="call-${sessionid}"][data-state="joined"]`)
