@@ -124,8 +124,9 @@ export class FrameWriter {
 
   /**
    * A relayed frame's bytes as one WebSocket text frame, built once for all the members it goes
-   * to (frames up to PREBUILT_FRAME_MAX_BYTES). ws.send would allocate its options and header and hand the socket two buffers per frame;
-   * the bytes are forwarded unchanged, so the frame is the same as the one ws would write.
+   * to (frames up to PREBUILT_FRAME_MAX_BYTES). ws.send would allocate its options and header and
+   * hand the socket two buffers per frame; the bytes are forwarded unchanged, so the frame is the
+   * same as the one ws would write.
    */
   private framed(payload: Buffer): Buffer {
     if (payload !== this.lastPayload) {
@@ -158,7 +159,8 @@ const OPEN = 1
  * Relayed frames up to this size are copied into one prebuilt WebSocket frame (see `framed`);
  * larger ones go out through ws, header and payload as two buffers. For a candidate (≈ 220 B) the
  * copy is cheaper than ws's two-buffer write; for an SDP (≈ 3 KB) copying the bytes, and the buffer
- * pool refilled every second frame, cost more than it saves (docs/BENCHMARKS.md, "Cost model").
+ * pool refilled every second frame, cost more than it saves (docs/BENCHMARKS.md, "The envelope
+ * scan, large frames and the idle process").
  */
 export const PREBUILT_FRAME_MAX_BYTES = 1024
 

@@ -107,7 +107,6 @@ export class EnvelopeMemo {
   /** prefix[0, length) are the bytes; 0: nothing memorized. */
   length = 0
   readonly prefix = new Uint8Array(MAX_MEMO_PREFIX_BYTES)
-  private readonly view = new DataView(this.prefix.buffer)
   /** The keys seen before `data` (KEY bits). */
   seen = 0
   /** The sessionid read in the prefix, or undefined when the prefix has none. */
@@ -115,17 +114,8 @@ export class EnvelopeMemo {
   /** The nesting limit the prefix's values were checked against. */
   maxDepth = 0
 
-  /** The frame starts with the memorized prefix and has more after it. */
-  matches(buf: Uint8Array, end: number, maxDepth: number): boolean {
-    const length = this.length
-    if (length === 0 || end <= length || maxDepth !== this.maxDepth) return false
-    const view = this.view
-    let k = 0
-    for (; k + 4 <= length; k += 4)
-      if (words.getInt32(wordsOffset + k, true) !== view.getInt32(k, true)) return false
-    for (; k < length; k++) if (buf[k] !== this.prefix[k]) return false
-    return true
-  }
+  /** The prefix as words, for `startsWithMemo`. */
+  readonly view = new DataView(this.prefix.buffer)
 
   remember(
     buf: Uint8Array,
@@ -144,6 +134,21 @@ export class EnvelopeMemo {
     this.seen = seen
     this.sessionid = sessionid
   }
+}
+
+/**
+ * The frame (already in `words`) starts with the memorized prefix and has more after it; the
+ * prefix is compared four bytes at a time.
+ */
+function startsWithMemo(memo: EnvelopeMemo, buf: Uint8Array, end: number, maxDepth: number): boolean {
+  const length = memo.length
+  if (length === 0 || end <= length || maxDepth !== memo.maxDepth) return false
+  const view = memo.view
+  let k = 0
+  for (; k + 4 <= length; k += 4)
+    if (words.getInt32(wordsOffset + k, true) !== view.getInt32(k, true)) return false
+  for (; k < length; k++) if (buf[k] !== memo.prefix[k]) return false
+  return true
 }
 
 /**
@@ -173,7 +178,7 @@ export function readDataEnvelope(
   /** The sessionid as a string already: read from the memo. */
   let sessionid: string | undefined = undefined
   /** i is at the start of the `data` value, the state after the memo's prefix. */
-  let resumed = memo !== undefined && memo.matches(buf, end, maxDepth)
+  let resumed = memo !== undefined && startsWithMemo(memo, buf, end, maxDepth)
   if (resumed) {
     // The memorized frame's value began right there; this one may have more whitespace first.
     i = skipWhitespace(buf, memo!.length, end)
@@ -200,8 +205,11 @@ export function readDataEnvelope(
       i = skipWhitespace(buf, i + 1, end)
       if (i >= end) return FALL_BACK
       if (key === KEY.DATA && memo !== undefined) {
-        if (sessionStart !== INVALID)
+        // Read the sessionid now, once: the memo keeps it, and the end of the scan returns it.
+        if (sessionStart !== INVALID) {
           sessionid = sessionText(buf, sessionStart, sessionEnd, expectedSessionId)
+          sessionStart = INVALID
+        }
         memo.remember(buf, i, maxDepth, seen, sessionid)
       }
     }
