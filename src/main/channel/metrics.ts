@@ -89,7 +89,7 @@ export class ChannelMetrics {
   /**
    * Node's process metrics start at the first scrape, not with the server: their event-loop
    * monitor wakes the process every EVENT_LOOP_PRECISION_MS, and on an otherwise idle server
-   * those wake-ups are most of its CPU time (docs/BENCHMARKS.md, "Cost model"). A server nobody
+   * those wake-ups are most of its CPU time (docs/BENCHMARKS.md, "The envelope scan, large frames and the idle process"). A server nobody
    * scrapes never pays for them. The first scrape waits for the monitor's first samples, so that
    * its event-loop figures are measured ones rather than an empty histogram's.
    */
@@ -99,7 +99,11 @@ export class ChannelMetrics {
       prefix: this.prefix,
       eventLoopMonitoringPrecision: EVENT_LOOP_PRECISION_MS
     })
-    await new Promise((resolve) => setTimeout(resolve, 2 * EVENT_LOOP_PRECISION_MS + 1))
+    // Three turns of the loop's timers, each at least one precision apart: the monitor's timer
+    // fires in each (it is due by then, and it was started first), and its second firing is its
+    // first sample. A fixed wait would not do: a loop that stalls for it fires the monitor once.
+    for (let turn = 0; turn < 3; turn++)
+      await new Promise((resolve) => setTimeout(resolve, EVENT_LOOP_PRECISION_MS))
   }
 
   private reading(): { stats: ServerStats; counters: ServerCounters; ready: boolean } | null {
