@@ -1,6 +1,7 @@
 // Electron security audit: runs Electronegativity over the sources (`src`) and the built app (`out`),
 // and fails on any HIGH or MEDIUM finding that docs/SECURITY.md does not list as a deliberate,
-// explained exception. Electronegativity itself exits 0 whatever it finds, so its CSV is read here.
+// explained exception. Electronegativity itself exits 0 whatever it finds, so its findings are read
+// here (scripts/electronegativity-scan.mjs runs each scan).
 //
 //   node scripts/electronegativity.mjs            audit src and out (build first: npx electron-vite build)
 //   node scripts/electronegativity.mjs DIR...     audit other folders (paths as given)
@@ -27,75 +28,47 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 const require = createRequire(import.meta.url)
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 
-export const CSV_HEADER = 'issue, severity, confidence, filename, location, sample, description, url'
 export const SEVERITIES = ['HIGH', 'MEDIUM', 'LOW', 'INFORMATIONAL']
 export const GATING = new Set(['HIGH', 'MEDIUM'])
 const CONFIDENCES = new Set(['CERTAIN', 'FIRM', 'TENTATIVE'])
 const EXCEPTIONS_HEADING = /^##+\s+Electronegativity exceptions\s*$/i
 // What Electronegativity reads (its own filter); anything else in a folder goes unchecked.
 const SCANNED = /\.(js|jsx|ts|tsx|html|htm)$/i
-
-/** RFC 4180 records: quoted fields may hold commas, doubled quotes and line breaks. */
-export function parseCsvRecords(text) {
-  const records = []
-  let record = []
-  let field = ''
-  let quoted = false
-  let i = 0
-  while (i < text.length) {
-    const c = text[i]
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') {
-        field += '"'
-        i += 2
-        continue
-      }
-      if (c === '"') quoted = false
-      else field += c
-      i++
-      continue
-    }
-    if (c === '"' && field === '') quoted = true
-    else if (c === ',') {
-      record.push(field)
-      field = ''
-    } else if (c === '\n' || c === '\r') {
-      if (c === '\r' && text[i + 1] === '\n') i++
-      record.push(field)
-      records.push(record)
-      record = []
-      field = ''
-    } else field += c
-    i++
-  }
-  if (quoted) throw new Error('unterminated quoted field')
-  if (field !== '' || record.length > 0) {
-    record.push(field)
-    records.push(record)
-  }
-  return records
-}
+const SCAN = join(ROOT, 'scripts', 'electronegativity-scan.mjs')
 
 /**
- * Electronegativity's CSV (header checked verbatim, 8 columns, known severities): anything else
- * means the tool changed or wrote a damaged file, and an audit that cannot be read must not pass.
+ * The findings file of scripts/electronegativity-scan.mjs, checked field by field (known check
+ * name, severity and confidence; text where text belongs): anything else means the tool changed
+ * shape, and an audit that cannot be read must not pass as "no findings".
  */
 export function parseFindings(text) {
-  const nl = text.indexOf('\n')
-  const header = (nl === -1 ? text : text.slice(0, nl)).replace(/\r$/, '')
-  if (header !== CSV_HEADER) throw new Error(`unexpected CSV header: ${JSON.stringify(header.slice(0, 120))}`)
-  const records = parseCsvRecords(nl === -1 ? '' : text.slice(nl + 1))
-  return records
-    .filter((r) => !(r.length === 1 && r[0] === ''))
-    .map((r, n) => {
-      if (r.length !== 8) throw new Error(`CSV row ${n + 1} has ${r.length} columns, expected 8`)
-      const [check, severity, confidence, file, location, sample, description, url] = r
-      if (!/^[A-Z0-9_]+$/.test(check))
-        throw new Error(`CSV row ${n + 1}: bad check name ${JSON.stringify(check)}`)
-      if (!SEVERITIES.includes(severity)) throw new Error(`CSV row ${n + 1}: unknown severity ${severity}`)
-      if (!CONFIDENCES.has(confidence)) throw new Error(`CSV row ${n + 1}: unknown confidence ${confidence}`)
-      return { check, severity, confidence, file, location, sample, description, url }
-    })
+  let doc
+  try {
+    doc = JSON.parse(text)
+  } catch (e) {
+    throw new Error(`not JSON: ${e.message}`)
+  }
+  if (
+    doc === null ||
+    typeof doc !== 'object' ||
+    doc.tool !== 'electronegativity' ||
+    !Array.isArray(doc.findings)
+  )
+    throw new Error('not a findings file of scripts/electronegativity-scan.mjs')
+  return doc.findings.map((f, n) => {
+    const at = `finding ${n + 1}`
+    if (f === null || typeof f !== 'object') throw new Error(`${at} is not an object`)
+    const { check, severity, confidence, file, location, sample, description } = f
+    if (typeof check !== 'string' || !/^[A-Z0-9_]+$/.test(check))
+      throw new Error(`${at}: bad check name ${JSON.stringify(check)}`)
+    if (!SEVERITIES.includes(severity)) throw new Error(`${at}: unknown severity ${severity}`)
+    if (!CONFIDENCES.has(confidence)) throw new Error(`${at}: unknown confidence ${confidence}`)
+    for (const [name, value] of Object.entries({ file, location, description })) {
+      if (typeof value !== 'string') throw new Error(`${at}: ${name} is not text`)
+    }
+    if (sample !== null && typeof sample !== 'string') throw new Error(`${at}: sample is not text`)
+    return { check, severity, confidence, file, location, sample, description }
+  })
 }
 
 /**
@@ -208,43 +181,31 @@ function run(cmd, args, env) {
 }
 
 async function scan(target, work, electronVersion) {
-  const bin = join(dirname(require.resolve('@doyensec/electronegativity/package.json')), 'dist', 'index.js')
   const { staged, renamed } = stage(target.dir, work)
-  const csv = join(work, `${target.label.replace(/[^\w.-]/g, '_')}.csv`)
-  const args = [bin, '-i', staged, '-o', csv, '-e', electronVersion]
-  // The tool writes the CSV header and the rows with two racing writes; a damaged file is
-  // detected by the strict parser and the scan is run again once.
-  let lastError = null
-  for (let attempt = 1; attempt <= 2; attempt++) {
-    rmSync(csv, { force: true })
-    const r = await run(process.execPath, args, { LANG: 'en-US' })
-    if (r.code !== 0) {
-      lastError = new Error(`electronegativity exited ${r.code ?? r.signal} on ${target.label}:\n${r.output}`)
-      continue
-    }
-    if (!existsSync(csv)) {
-      lastError = new Error(`electronegativity wrote no CSV for ${target.label}:\n${r.output}`)
-      continue
-    }
-    try {
-      const findings = parseFindings(readFileSync(csv, 'utf8'))
-      for (const f of findings) {
-        if (f.file === 'N/A') f.file = `${target.label} (whole folder)`
-        else {
-          const original = renamed.get(f.file) ?? f.file
-          f.file = join(target.label, relative(staged, original)).split(sep).join('/')
-        }
-      }
-      return findings
-    } catch (e) {
-      lastError = new Error(`unreadable electronegativity CSV for ${target.label}: ${e.message}`)
+  const output = join(work, `${target.label.replace(/[^\w.-]/g, '_')}.json`)
+  const r = await run(process.execPath, [SCAN, staged, electronVersion, output], { LANG: 'en-US' })
+  if (r.code !== 0)
+    throw new Error(`electronegativity exited ${r.code ?? r.signal} on ${target.label}:\n${r.output}`)
+  if (!existsSync(output))
+    throw new Error(`electronegativity wrote no findings for ${target.label}:\n${r.output}`)
+  let findings
+  try {
+    findings = parseFindings(readFileSync(output, 'utf8'))
+  } catch (e) {
+    throw new Error(`unreadable electronegativity findings for ${target.label}: ${e.message}`)
+  }
+  for (const f of findings) {
+    if (f.file === 'N/A') f.file = `${target.label} (whole folder)`
+    else {
+      const original = renamed.get(f.file) ?? f.file
+      f.file = join(target.label, relative(staged, original)).split(sep).join('/')
     }
   }
-  throw lastError
+  return findings
 }
 
 /**
- * Electronegativity skips a file it cannot parse and says so only on screen, never in the CSV;
+ * Electronegativity skips a file it cannot parse and says so only on screen, never in its findings;
  * parsing every file here with its own parser turns that silence into a failure.
  */
 function unparsable(dirs) {

@@ -1,4 +1,4 @@
-// The Electronegativity gate (scripts/electronegativity.mjs): how it reads the tool's CSV and the
+// The Electronegativity gate (scripts/electronegativity.mjs): how it reads the tool's findings and the
 // exceptions of docs/SECURITY.md, and, on a deliberately insecure app, that it really fails.
 import { spawnSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -15,7 +15,7 @@ interface Finding {
   confidence: string
   file: string
   location: string
-  sample: string
+  sample: string | null
   description: string
 }
 interface Exception {
@@ -24,9 +24,7 @@ interface Exception {
   max: number
   why: string
 }
-const { CSV_HEADER, parseCsvRecords, parseFindings, parseExceptions, judge } = gate as {
-  CSV_HEADER: string
-  parseCsvRecords: (text: string) => string[][]
+const { parseFindings, parseExceptions, judge } = gate as {
   parseFindings: (text: string) => Finding[]
   parseExceptions: (markdown: string) => Exception[]
   judge: (
@@ -38,51 +36,60 @@ const { CSV_HEADER, parseCsvRecords, parseFindings, parseExceptions, judge } = g
 const ROOT = new URL('../../', import.meta.url)
 const REPO = fileURLToPath(ROOT)
 
-// Rows exactly as Electronegativity 1.10.3 writes them (first and last columns unquoted, N/A bare).
-const CSV = [
-  CSV_HEADER,
-  'CSP_GLOBAL_CHECK,"LOW","FIRM","/w/src/renderer/index.html","6:0","default-src \'self\'; connect-src \'self\' ws://127.0.0.1:*","One or more CSP directives detected seems to be vulnerable",https://github.com/doyensec/electronegativity/wiki/CSP_GLOBAL_CHECK',
-  'SANDBOX_JS_CHECK,"MEDIUM","FIRM","/w/src/main/window.ts","12:4",N/A,"Use sandbox for untrusted origins",https://github.com/doyensec/electronegativity/wiki/SANDBOX_JS_CHECK',
-  'OPEN_EXTERNAL_JS_CHECK,"MEDIUM","TENTATIVE","/w/src/main/external.ts","3:2","a ""quoted"", multi\nline sample","Review the use of openExternal",https://github.com/doyensec/electronegativity/wiki/OPEN_EXTERNAL_JS_CHECK',
-  'LIMIT_NAVIGATION_GLOBAL_CHECK,"HIGH","CERTAIN","N/A","0:0",N/A,"Missing navigation limits",https://github.com/doyensec/electronegativity/wiki/LIMIT_NAVIGATION_GLOBAL_CHECK',
-  ''
-].join('\n')
+// Findings as scripts/electronegativity-scan.mjs writes them from Electronegativity 1.10.3's scanner.
+const FINDINGS = [
+  {
+    check: 'CSP_GLOBAL_CHECK',
+    severity: 'LOW',
+    confidence: 'FIRM',
+    file: '/w/src/renderer/index.html',
+    location: '6:0',
+    sample: "default-src 'self'; connect-src 'self' ws://127.0.0.1:*",
+    description: 'One or more CSP directives detected seems to be vulnerable'
+  },
+  {
+    check: 'SANDBOX_JS_CHECK',
+    severity: 'MEDIUM',
+    confidence: 'FIRM',
+    file: '/w/src/main/window.ts',
+    location: '12:4',
+    sample: null,
+    description: 'Use sandbox for untrusted origins'
+  },
+  {
+    check: 'LIMIT_NAVIGATION_GLOBAL_CHECK',
+    severity: 'HIGH',
+    confidence: 'CERTAIN',
+    file: 'N/A',
+    location: '0:0',
+    sample: null,
+    description: 'Missing navigation limits'
+  }
+]
+const file = (findings: unknown): string => JSON.stringify({ tool: 'electronegativity', findings })
 
-describe('reading the CSV', () => {
-  it('reads quoted fields with commas, doubled quotes and line breaks', () => {
-    expect(parseCsvRecords('a,"b, c","d ""e""","f\ng"\n1,2,3,4\n')).toEqual([
-      ['a', 'b, c', 'd "e"', 'f\ng'],
-      ['1', '2', '3', '4']
-    ])
-    expect(parseCsvRecords('x,y\r\nz,w')).toEqual([
-      ['x', 'y'],
-      ['z', 'w']
-    ])
-    expect(() => parseCsvRecords('a,"open')).toThrow(/unterminated/)
-  })
-
-  it("reads Electronegativity's rows: check, severity, confidence, file, location", () => {
-    const findings = parseFindings(CSV)
+describe("reading the scan's findings", () => {
+  it('reads check, severity, confidence, file and location of each finding', () => {
+    const findings = parseFindings(file(FINDINGS))
     expect(findings.map((f) => [f.check, f.severity, f.confidence, f.file, f.location])).toEqual([
       ['CSP_GLOBAL_CHECK', 'LOW', 'FIRM', '/w/src/renderer/index.html', '6:0'],
       ['SANDBOX_JS_CHECK', 'MEDIUM', 'FIRM', '/w/src/main/window.ts', '12:4'],
-      ['OPEN_EXTERNAL_JS_CHECK', 'MEDIUM', 'TENTATIVE', '/w/src/main/external.ts', '3:2'],
       ['LIMIT_NAVIGATION_GLOBAL_CHECK', 'HIGH', 'CERTAIN', 'N/A', '0:0']
     ])
-    expect(findings[2]!.sample).toBe('a "quoted", multi\nline sample')
-    expect(parseFindings(`${CSV_HEADER}\n`)).toEqual([])
+    expect(parseFindings(file([]))).toEqual([])
   })
 
   it('refuses output it cannot trust rather than reading it as "no findings"', () => {
-    expect(() => parseFindings('')).toThrow(/header/)
-    // The tool writes header and rows with two racing writes; a row written over the header:
-    expect(() =>
-      parseFindings(CSV.replace(CSV_HEADER, 'SANDBOX_JS_CHECK,"MEDIUM","FIRM","/w/a.ts"'))
-    ).toThrow(/header/)
-    expect(() => parseFindings(`${CSV_HEADER}\nSANDBOX_JS_CHECK,"MEDIUM","FIRM"\n`)).toThrow(/columns/)
-    expect(() =>
-      parseFindings(`${CSV_HEADER}\nX_CHECK,"SEVERE","FIRM","f","1:1",N/A,"d",https://example.com\n`)
-    ).toThrow(/severity/)
+    expect(() => parseFindings('')).toThrow(/JSON/)
+    expect(() => parseFindings('{"tool":"electronegativity","findings":[')).toThrow(/JSON/)
+    expect(() => parseFindings('[]')).toThrow(/findings file/)
+    expect(() => parseFindings(JSON.stringify({ findings: [] }))).toThrow(/findings file/)
+    expect(() => parseFindings(file([null]))).toThrow(/object/)
+    expect(() => parseFindings(file([{ ...FINDINGS[1], check: 'sandbox' }]))).toThrow(/check name/)
+    expect(() => parseFindings(file([{ ...FINDINGS[1], severity: 'SEVERE' }]))).toThrow(/severity/)
+    expect(() => parseFindings(file([{ ...FINDINGS[1], confidence: undefined }]))).toThrow(/confidence/)
+    expect(() => parseFindings(file([{ ...FINDINGS[1], file: 3 }]))).toThrow(/file is not text/)
+    expect(() => parseFindings(file([{ ...FINDINGS[1], sample: {} }]))).toThrow(/sample/)
   })
 })
 
