@@ -17,7 +17,7 @@ import { LIVE_SPEAKER_COUNTS } from './workloads/live-speakers'
 const USAGE = `usage: npm run bench -- [options]
   --only renderer,call,live,open-loop,cross-process,relay,idle
                                run only these workloads
-  --runs N                     repetitions of every workload (default: call 30, open-loop 3,
+  --runs N                     repetitions of every workload (default: call 30, open-loop 5,
                                cross-process 3, relay 5, idle 3)
   --pairs N --window N         relay: device/web pairs (50) and frames in flight per pair (8)
   --warmup-ms N                relay: unmeasured warm-up per server and frame kind (1000)
@@ -26,7 +26,7 @@ const USAGE = `usage: npm run bench -- [options]
   --live-counts 10,50          live speakers: speakers live from one console (10,25,50)
   --quick                      a short smoke run (3 call runs, 2 relay runs, 1 idle run of 1000,
                                short windows)
-  --budget-s N                 time budget in seconds (1000): later repetitions are skipped, and said so,
+  --budget-s N                 time budget in seconds (1200): later repetitions are skipped, and said so,
                                rather than run past it
   --write-docs                 also put the table into docs/BENCHMARKS.md`
 
@@ -68,7 +68,7 @@ function readOptions(): {
   const runs = values.runs === undefined ? undefined : int(values.runs, 1, 'runs')
   const options: BenchOptions = {
     relayRuns: runs ?? (quick ? 2 : 5),
-    openLoopRuns: runs ?? (quick ? 1 : 3),
+    openLoopRuns: runs ?? (quick ? 1 : 5),
     crossRuns: runs ?? (quick ? 1 : 3),
     idleRuns: runs ?? (quick ? 1 : 3),
     callRuns: runs ?? (quick ? 3 : 30),
@@ -96,7 +96,7 @@ function readOptions(): {
   const unknown = only?.filter((id) => !WORKLOADS.some((w) => w.id === id)) ?? []
   if (unknown.length)
     throw new Error(`unknown workload ${unknown.join(', ')}; known: ${WORKLOADS.map((w) => w.id)}`)
-  const budgetSeconds = int(values['budget-s'], 1000, 'budget-s')
+  const budgetSeconds = int(values['budget-s'], 1200, 'budget-s')
   return { options, only, writeDocs: values['write-docs'], budgetSeconds }
 }
 
