@@ -14,6 +14,9 @@ import { SUBJECTS } from './servers/subjects'
 import { WORKLOADS } from './workloads/index'
 import { LIVE_SPEAKER_COUNTS } from './workloads/live-speakers'
 
+/** The suite's time budget unless --budget-s says otherwise: a full run takes about 810 s. */
+const DEFAULT_BUDGET_SECONDS = 1200
+
 const USAGE = `usage: npm run bench -- [options]
   --only renderer,call,live,open-loop,cross-process,relay,idle
                                run only these workloads
@@ -26,7 +29,7 @@ const USAGE = `usage: npm run bench -- [options]
   --live-counts 10,50          live speakers: speakers live from one console (10,25,50)
   --quick                      a short smoke run (3 call runs, 2 relay runs, 1 idle run of 1000,
                                short windows)
-  --budget-s N                 time budget in seconds (1200): later repetitions are skipped, and said so,
+  --budget-s N                 time budget in seconds (${DEFAULT_BUDGET_SECONDS}): later repetitions are skipped, and said so,
                                rather than run past it
   --write-docs                 also put the table into docs/BENCHMARKS.md`
 
@@ -96,7 +99,7 @@ function readOptions(): {
   const unknown = only?.filter((id) => !WORKLOADS.some((w) => w.id === id)) ?? []
   if (unknown.length)
     throw new Error(`unknown workload ${unknown.join(', ')}; known: ${WORKLOADS.map((w) => w.id)}`)
-  const budgetSeconds = int(values['budget-s'], 1200, 'budget-s')
+  const budgetSeconds = int(values['budget-s'], DEFAULT_BUDGET_SECONDS, 'budget-s')
   return { options, only, writeDocs: values['write-docs'], budgetSeconds }
 }
 
