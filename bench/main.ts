@@ -29,6 +29,7 @@ const USAGE = `usage: npm run bench -- [options]
   --live-counts 10,50          live speakers: speakers live from one console (10,25,50)
   --quick                      a short smoke run (3 call runs, 2 relay runs, 1 idle run of 1000,
                                short windows)
+  --pin-cpus                   open loop: the server on CPU 1, its load generator on CPU 0
   --budget-s N                 time budget in seconds (${DEFAULT_BUDGET_SECONDS}): later repetitions are skipped, and said so,
                                rather than run past it
   --write-docs                 also put the table into docs/BENCHMARKS.md`
@@ -53,6 +54,7 @@ function readOptions(): {
       quick: { type: 'boolean', default: false },
       'write-docs': { type: 'boolean', default: false },
       'budget-s': { type: 'string' },
+      'pin-cpus': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false }
     }
   })
@@ -93,7 +95,8 @@ function readOptions(): {
       ? values['live-counts'].split(',').map((c) => int(c.trim(), 10, 'live-counts'))
       : quick
         ? [10]
-        : [...LIVE_SPEAKER_COUNTS]
+        : [...LIVE_SPEAKER_COUNTS],
+    pinCpus: values['pin-cpus']
   }
   const only = values.only ? values.only.split(',').map((s) => s.trim()) : null
   const unknown = only?.filter((id) => !WORKLOADS.some((w) => w.id === id)) ?? []

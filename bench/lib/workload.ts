@@ -35,6 +35,11 @@ export interface BenchOptions extends RelayLoadShape {
   idleConcurrency: number
   /** Speakers live at once from one console, one step each (live-speakers workload). */
   liveCounts: number[]
+  /**
+   * Open loop: the server on one CPU and its load generator on another (see lib/cpu-affinity.ts)
+   * instead of wherever the scheduler puts them.
+   */
+  pinCpus: boolean
 }
 
 export interface BenchContext {

@@ -3,9 +3,11 @@
  * process, nothing else under load) with 50 device/web pairs; the load generator offers fixed rates
  * of ICE-candidate round trips, sustained, and counts the server's CPU over the whole time it is
  * loaded, what runs after the last frame included (see load/open-loop-load.ts). Genie Bridge runs
- * with its default limits. Servers take turns within a repetition, in rotating order.
+ * with its default limits. Servers take turns within a repetition, in rotating order. With
+ * --pin-cpus the server and the load generator each keep a CPU of their own.
  */
 import { startTypeScript } from '../lib/child-processes'
+import { canPin, pinProcess } from '../lib/cpu-affinity'
 import type { BenchContext, MetricRow, Workload, WorkloadResult } from '../lib/workload'
 import type { OpenLoopMeasurement, OpenLoopOptions, OpenLoopResult } from '../load/open-loop-load'
 import {
@@ -27,9 +29,14 @@ const WARMUP_MS = 3000
 /** Time the workloads after this one need at least. */
 const RESERVED_FOR_LATER_MS = 330_000
 
-async function measure(subject: Subject): Promise<OpenLoopResult> {
+/** With --pin-cpus: the CPUs of the server and of its load generator. */
+const SERVER_CPU = 1
+const LOAD_CPU = 0
+
+async function measure(subject: Subject, pinCpus: boolean): Promise<OpenLoopResult> {
   const server = await startServer(subject)
   try {
+    if (pinCpus) pinProcess(server.process.pid, SERVER_CPU)
     const options: OpenLoopOptions = {
       subject: subject.id,
       url: server.url,
@@ -44,6 +51,7 @@ async function measure(subject: Subject): Promise<OpenLoopResult> {
       JSON.stringify(options)
     ])
     try {
+      if (pinCpus) pinProcess(load.pid, LOAD_CPU)
       const match = await load.waitForLine(/^result (.*)$/, 120_000)
       return JSON.parse(match[1]!) as OpenLoopResult
     } catch (e) {
@@ -102,6 +110,8 @@ export const openLoopWorkload: Workload = {
     const reps: Repetition[] = []
     const notes: string[] = []
     const runs = ctx.options.openLoopRuns
+    const { pinCpus } = ctx.options
+    if (pinCpus && !canPin()) throw new Error('--pin-cpus needs two CPUs or more and taskset (util-linux)')
     let lastMs = 0
     for (let rep = 0; rep < runs; rep++) {
       if (rep > 0 && ctx.timeLeftMs() - lastMs < RESERVED_FOR_LATER_MS) {
@@ -113,7 +123,7 @@ export const openLoopWorkload: Workload = {
         const repetition: Partial<Repetition> = {}
         for (const base of rotate(SUBJECTS, rep)) {
           const subject = base.id === 'genie' ? GENIE_AT_DEFAULT_LIMITS : base
-          const result = await measure(subject)
+          const result = await measure(subject, pinCpus)
           repetition[base.id] = result
           const line = result.map(
             (m) =>
@@ -138,6 +148,7 @@ export const openLoopWorkload: Workload = {
         measureMs: MEASURE_MS,
         settleMs: SETTLE_MS,
         warmupMs: WARMUP_MS,
+        pinCpus,
         repetitions: reps
       },
       notes
