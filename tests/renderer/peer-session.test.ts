@@ -16,13 +16,22 @@ class FakePeerConnection {
   candidates: RTCIceCandidateInit[] = []
   closed = false
 
-  /** Senders hold their track; they have no replaceTrack: routing must never need one. */
-  senders: { track: MediaStreamTrack }[] = []
+  /** Senders hold their track; routing only enables it, and only a new track replaces it. */
+  senders: { track: MediaStreamTrack; replaceTrack(t: MediaStreamTrack): Promise<void> }[] = []
+  replaced: MediaStreamTrack[] = []
 
   addTransceiver(): void {}
   addTrack(track: MediaStreamTrack): void {
     this.tracksAdded++
-    this.senders.push({ track })
+    const replaced = this.replaced
+    const sender = {
+      track,
+      async replaceTrack(t: MediaStreamTrack): Promise<void> {
+        replaced.push(t)
+        sender.track = t
+      }
+    }
+    this.senders.push(sender)
   }
   async createOffer(options?: RTCOfferOptions): Promise<RTCSessionDescriptionInit> {
     this.offers.push(options)
@@ -218,5 +227,67 @@ describe('routing a call without renegotiation', () => {
     expect(fake.offers).toEqual([]) // nothing renegotiated
     ;(track as { readyState: string }).readyState = 'ended'
     expect(s.sendingNow).toBe(false)
+  })
+})
+
+describe('a new local track (the console moves a call between its microphone and its audio bus)', () => {
+  const track = (): MediaStreamTrack =>
+    ({ kind: 'audio', enabled: true, readyState: 'live' }) as unknown as MediaStreamTrack
+  const streamOf = (t: MediaStreamTrack): MediaStream =>
+    ({ getAudioTracks: () => [t], getTracks: () => [t] }) as unknown as MediaStream
+
+  beforeEach(() => {
+    vi.stubGlobal(
+      'MediaStream',
+      class {
+        constructor(private readonly tracks: MediaStreamTrack[]) {}
+        getAudioTracks(): MediaStreamTrack[] {
+          return this.tracks
+        }
+        getTracks(): MediaStreamTrack[] {
+          return this.tracks
+        }
+      }
+    )
+  })
+  afterEach(() => vi.unstubAllGlobals())
+
+  it('replaces the sender’s track, keeps the call’s routing, and renegotiates nothing', async () => {
+    const first = track()
+    const s = session('web', streamOf(first))
+    await s.handle({ type: 'offer', sdp: 'v=0' })
+    s.setSending(false)
+    const next = track()
+    s.replaceLocalTrack(next)
+    await flush()
+    expect(fake.replaced).toEqual([next])
+    expect(fake.senders.map((x) => x.track)).toEqual([next])
+    expect(next.enabled).toBe(false) // not routed: the new track is not heard either
+    expect(s.sendingNow).toBe(false)
+    s.setSending(true)
+    expect(next.enabled).toBe(true)
+    expect(s.sendingNow).toBe(true)
+    expect(fake.offers).toEqual([])
+    expect(fake.tracksAdded).toBe(1)
+  })
+
+  it('reads the new track as what the call sends before the sender has it', async () => {
+    const s = session('web', streamOf(track()))
+    await s.handle({ type: 'offer', sdp: 'v=0' })
+    const next = track()
+    s.replaceLocalTrack(next) // replaceTrack has not resolved yet
+    expect(s.sendingNow).toBe(true)
+  })
+
+  it('given while the microphone still opens, is the track the call starts with', async () => {
+    let open!: (s: MediaStream) => void
+    const s = session('web', new Promise<MediaStream>((r) => (open = r)))
+    const answered = s.handle({ type: 'offer', sdp: 'v=0' })
+    const next = track()
+    s.replaceLocalTrack(next)
+    open(streamOf(track()))
+    await answered
+    expect(fake.senders.map((x) => x.track)).toEqual([next])
+    expect(fake.replaced).toEqual([])
   })
 })

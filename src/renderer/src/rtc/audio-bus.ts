@@ -1,12 +1,19 @@
 /**
  * The console's audio bus, a plain class (no Vue): one WebAudio graph mixing the chime, a recorded
- * message and the operator's microphone into one output track. Every call sends a clone of that
- * track (see `callTrack`), so who hears the operator is chosen per call by enabling its clone:
- * nothing is renegotiated and no sender's track is ever replaced.
+ * message and the operator's microphone into one output track. Each call has a feed (see
+ * `callFeed`): the track it sends, enabled (heard) or not per call, so who hears the operator is
+ * chosen per call and nothing is renegotiated.
  *
  *   microphone ─ micGain ─┐
- *   chime ─── chimeGain ──┼─ master ─ output track (cloned per call)
+ *   chime ─── chimeGain ──┼─ master ─ output track (cloned per call while the bus mixes)
  *   message ─ messageGain ┘
+ *
+ * While there is nothing to mix (no chime, no message, the microphone open), a feed carries a clone
+ * of the microphone's own track instead: the graph's way from the microphone to a call (its input
+ * buffer and render quanta) costs about 10 ms of mouth-to-ear delay, and a call set up through it
+ * reaches first audio that much later (docs/BENCHMARKS.md, "Call setup and the audio bus"). The
+ * moment the bus has something to mix, or the operator mutes, every feed moves to the graph's
+ * output, the microphone's clone ended at once so that nothing of it is heard ahead of the chime.
  */
 import type { ChimeChoice } from '@shared/directory'
 import { Emitter } from '@shared/emitter'
@@ -33,16 +40,33 @@ export type BusEvents = {
   playing: [what: 'chime' | 'message' | null]
 }
 
+/**
+ * What one call sends: `track` now, and `onTrack` is told when the bus gives it another (the call
+ * then sends that one instead; the old one has ended).
+ */
+export interface CallFeed {
+  readonly track: MediaStreamTrack
+  onTrack: ((track: MediaStreamTrack) => void) | null
+}
+
+interface Feed extends CallFeed {
+  track: MediaStreamTrack
+  /** Whether `track` is a clone of the microphone's track (else of the bus output). */
+  direct: boolean
+}
+
 export class AudioBus extends Emitter<BusEvents> {
   private ctx: AudioContext | null = null
   private master: GainNode | null = null
   private micGain: GainNode | null = null
   private output: MediaStreamAudioDestinationNode | null = null
   private micSource: MediaStreamAudioSourceNode | null = null
+  /** The microphone's own track, which feeds clone while the bus has nothing to mix. */
+  private micTrack: MediaStreamTrack | null = null
   private message: AudioBufferSourceNode | null = null
   private chimeUntil = 0
   private micOpen = true
-  private readonly clones = new Set<MediaStreamTrack>()
+  private readonly feeds = new Set<Feed>()
   private _playing: 'chime' | 'message' | null = null
 
   constructor(private readonly createContext: () => AudioContext = () => new AudioContext()) {
@@ -54,39 +78,44 @@ export class AudioBus extends Emitter<BusEvents> {
     return this.output?.stream ?? null
   }
 
-  /** Calls holding a track of the bus. */
+  /** Calls holding a feed of the bus. */
   get callCount(): number {
-    return this.clones.size
+    return this.feeds.size
   }
 
   get playing(): 'chime' | 'message' | null {
     return this._playing
   }
 
-  /** A track for one call: a clone of the single output, enabled (heard) or not per call. */
-  callTrack(): MediaStreamTrack {
-    const out = this.graph().output.stream.getAudioTracks()[0]!
-    const clone = out.clone()
-    this.clones.add(clone)
-    clone.addEventListener('ended', () => this.clones.delete(clone), { once: true })
-    return clone
+  /** A feed for one call, enabled (heard) or not per call through its track. */
+  callFeed(): CallFeed {
+    this.graph()
+    const direct = this.mixFree()
+    const feed: Feed = { track: this.feedTrack(direct), direct, onTrack: null }
+    this.feeds.add(feed)
+    return feed
   }
 
-  /** The call is over: its clone stops, and with no call left the audio thread rests. */
-  releaseCallTrack(track: MediaStreamTrack): void {
-    track.stop()
-    this.clones.delete(track)
-    if (this.clones.size === 0 && this.ctx?.state === 'running') void this.ctx.suspend()
+  /** The call is over: its track stops, and with no call left the audio thread rests. */
+  releaseCallFeed(feed: CallFeed): void {
+    feed.track.stop()
+    this.feeds.delete(feed as Feed)
+    if (this.feeds.size === 0 && this.ctx?.state === 'running') void this.ctx.suspend()
   }
 
   /** The operator's microphone into the bus (null: none). */
   setMicrophone(stream: MediaStream | null): void {
     this.micSource?.disconnect()
     this.micSource = null
-    if (!stream) return
-    const g = this.graph()
-    this.micSource = g.ctx.createMediaStreamSource(stream)
-    this.micSource.connect(g.micGain)
+    const previous = this.micTrack
+    this.micTrack = stream?.getAudioTracks()[0] ?? null
+    if (stream) {
+      const g = this.graph()
+      this.micSource = g.ctx.createMediaStreamSource(stream)
+      this.micSource.connect(g.micGain)
+    }
+    // Feeds of the old microphone move to the new one (or to the bus, with none).
+    this.route(this.micTrack !== previous)
   }
 
   /** Mute: the microphone stays open but nothing of it reaches the bus. */
@@ -180,11 +209,12 @@ export class AudioBus extends Emitter<BusEvents> {
   /** Closes the graph (the console is gone). */
   dispose(): void {
     this.stopMessage()
-    for (const t of this.clones) t.stop()
-    this.clones.clear()
+    for (const feed of this.feeds) feed.track.stop()
+    this.feeds.clear()
     void this.ctx?.close()
     this.ctx = null
     this.master = this.micGain = this.output = this.micSource = null
+    this.micTrack = null
     this.removeAllListeners()
   }
 
@@ -218,9 +248,44 @@ export class AudioBus extends Emitter<BusEvents> {
     return { ctx: this.ctx, master: this.master, micGain: this.micGain, output: this.output }
   }
 
+  /** The bus has nothing to mix into what calls hear: the microphone alone, and open. */
+  private mixFree(): boolean {
+    return this.micOpen && !this.held() && this.micTrack !== null && this.micTrack.readyState === 'live'
+  }
+
+  /** The microphone waits for a chime or a message. */
+  private held(): boolean {
+    return this.chimeUntil > performance.now() || this.message !== null
+  }
+
+  private feedTrack(direct: boolean): MediaStreamTrack {
+    const source = direct ? this.micTrack! : this.graph().output.stream.getAudioTracks()[0]!
+    return source.clone()
+  }
+
+  /**
+   * Gives every feed the track it should carry now (see the top of this file); `renew` also
+   * replaces the microphone clones (another microphone). A feed keeps its call's enabled flag.
+   */
+  private route(renew = false): void {
+    const direct = this.mixFree()
+    for (const feed of this.feeds) {
+      if (feed.direct === direct && !(renew && direct)) continue
+      const old = feed.track
+      const track = this.feedTrack(direct)
+      track.enabled = old.enabled
+      // Ended first, in this very turn: what is about to be held back must not be heard meanwhile.
+      old.stop()
+      feed.track = track
+      feed.direct = direct
+      feed.onTrack?.(track)
+    }
+  }
+
   private applyMicGain(): void {
+    this.route()
     if (!this.ctx || !this.micGain) return
-    const held = this.chimeUntil > performance.now() || this.message !== null
+    const held = this.held()
     const target = this.micOpen && !held ? BUS_LEVELS.microphone : 0
     const g = this.micGain.gain
     g.cancelScheduledValues(this.ctx.currentTime)

@@ -174,7 +174,7 @@ export class PeerSession extends Emitter<PeerEvents> {
 
   /**
    * Sends this call's audio or silence, without renegotiation and without replacing the track: the
-   * call's own track (a clone of the console's audio bus) is enabled or disabled, so one bus can
+   * call's own track (its feed of the console's audio bus) is enabled or disabled, so one bus can
    * talk to some calls and not to others (a zone, one speaker, all-call, push-to-talk).
    */
   setSending(sending: boolean): void {
@@ -182,10 +182,32 @@ export class PeerSession extends Emitter<PeerEvents> {
     this.applySending()
   }
 
-  /** Whether this call's sender carries live, enabled audio right now (what the far side hears). */
+  /**
+   * Whether this call's sender carries live, enabled audio right now (what the far side hears):
+   * the local track, once a sender carries it (a replaced track reaches the sender a moment later).
+   */
   get sendingNow(): boolean {
-    const track = this.pc?.getSenders().find((s) => s.track?.kind === 'audio')?.track
+    const sender = this.pc?.getSenders().find((s) => s.track?.kind === 'audio')
+    const track = sender && this.localStream?.getAudioTracks()[0]
     return !!track && track.enabled && track.readyState === 'live'
+  }
+
+  /**
+   * The call sends `track` from now on, in place of its local track (which its owner has ended):
+   * the same kind of track, so nothing is renegotiated. Given while the microphone still opens, it
+   * is the track the call starts with.
+   */
+  replaceLocalTrack(track: MediaStreamTrack): void {
+    const stream = new MediaStream([track])
+    if (this.localStreamOpening) {
+      this.localStreamOpening = this.localStreamOpening.then(() => stream)
+      return
+    }
+    this.localStream = stream
+    this.applySending()
+    const sender = this.pc?.getSenders().find((s) => s.track?.kind === 'audio')
+    // A sender of a closed connection refuses; the call is over then anyway.
+    if (sender) void sender.replaceTrack(track).catch(() => undefined)
   }
 
   private applySending(): void {

@@ -7,6 +7,7 @@ import type { MessageKey } from '../i18n'
 import { useBridge } from '../services/bridge'
 import { type CallState, PeerSession } from '../rtc/peer-session'
 import { MicrophoneError } from '../rtc/microphone'
+import type { CallFeed } from '../rtc/audio-bus'
 import { consoleAudio } from '../rtc/console-audio'
 import { type ChannelConnection, channelConnection } from './channel-connection'
 import { errorMessage, randomId } from './channel-events'
@@ -56,7 +57,7 @@ export interface SpeakerCall {
 
 /**
  * The console's calls: its channel connections, the sessions it joined, and each call's
- * PeerSession, answered with its own clone of the audio bus's track. Who hears the operator is
+ * PeerSession, answered with its own feed of the audio bus (see CallFeed). Who hears the operator is
  * the talk store's job; the directory and zones are theirs.
  */
 export const useConsoleStore = defineStore('console', () => {
@@ -75,8 +76,8 @@ export const useConsoleStore = defineStore('console', () => {
   const embedded = ref(true)
 
   const peers = new Map<string, PeerSession>()
-  /** The call tracks (clones of the bus output) by session: stopped when the call ends. */
-  const callTracks = new Map<string, MediaStreamTrack>()
+  /** The calls' feeds of the bus by session: released when the call ends. */
+  const callFeeds = new Map<string, CallFeed>()
   const channels = new Map<string, ChannelConnection>()
   /** Connection states, by connection id (reactive: rows and the directory show them). */
   const connectionStates = reactive<Record<string, ConnectionState>>({})
@@ -235,14 +236,16 @@ export const useConsoleStore = defineStore('console', () => {
     // outside the page, making the connection takes the page's main thread.
     const audio = consoleAudio()
     const microphone = audio.microphone.acquire()
-    const track = audio.bus.callTrack()
-    callTracks.set(sessionid, track)
+    const feed = audio.bus.callFeed()
+    callFeeds.set(sessionid, feed)
     const ch = channels.get(call.connectionId)
     const session = new PeerSession({
       role: 'web',
-      localStream: microphone.then(() => new MediaStream([track])),
+      // The feed's track when the microphone is open (the feed may have moved to it by then).
+      localStream: microphone.then(() => new MediaStream([feed.track])),
       signal: (data) => void ch?.send(sessionid, data)
     })
+    feed.onTrack = (track) => session.replaceLocalTrack(track)
     peers.set(sessionid, session)
     setSession(sessionid, session)
     session.on('state', (s) => {
@@ -289,9 +292,9 @@ export const useConsoleStore = defineStore('console', () => {
   }
 
   function releaseTrack(sessionid: string): void {
-    const track = callTracks.get(sessionid)
-    callTracks.delete(sessionid)
-    if (track) consoleAudio().bus.releaseCallTrack(track)
+    const feed = callFeeds.get(sessionid)
+    callFeeds.delete(sessionid)
+    if (feed) consoleAudio().bus.releaseCallFeed(feed)
   }
 
   function endCall(sessionid: string, options: { sendBye?: boolean; forget?: boolean } = {}): void {
