@@ -256,11 +256,15 @@ export class PeerSession extends Emitter<PeerEvents> {
         const renegotiation = pc.remoteDescription !== null
         if (!renegotiation) this.setState('answering')
         await pc.setRemoteDescription({ type: 'offer', sdp: signal.sdp })
-        if (this.localStreamOpening) {
+        // A track replaced while the stream opens chains onto it (see replaceLocalTrack): wait
+        // until no newer one came meanwhile.
+        while (this.localStreamOpening) {
           const opening = this.localStreamOpening
-          this.localStreamOpening = null
-          this.localStream = await opening
+          const stream = await opening
           if (this.closed) return
+          if (this.localStreamOpening !== opening) continue
+          this.localStreamOpening = null
+          this.localStream = stream
         }
         const stream = this.localStream
         if (!renegotiation) for (const track of stream?.getAudioTracks() ?? []) pc.addTrack(track, stream!)
