@@ -117,10 +117,10 @@ describe('AudioBus feeds', () => {
     bus.setMicrophone(fakeStream(mic))
     const feed = bus.callFeed()
     const old = feed.track
-    const other = new FakeTrack('mic')
+    const other = new FakeTrack('other mic')
     bus.setMicrophone(fakeStream(other))
     expect(old.readyState).toBe('ended')
-    expect(origin(feed)).toBe('mic')
+    expect(origin(feed)).toBe('other mic')
     expect(feed.track).not.toBe(old)
 
     bus.setMicrophone(null)

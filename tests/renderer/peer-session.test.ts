@@ -28,6 +28,7 @@ class FakePeerConnection {
       track,
       async replaceTrack(t: MediaStreamTrack): Promise<void> {
         replaced.push(t)
+        await Promise.resolve() // as in a browser, the sender has the track a moment later
         sender.track = t
       }
     }
@@ -269,16 +270,29 @@ describe('a new local track (the console moves a call between its microphone and
     s.setSending(true)
     expect(next.enabled).toBe(true)
     expect(s.sendingNow).toBe(true)
-    expect(fake.offers).toEqual([])
-    expect(fake.tracksAdded).toBe(1)
+    expect(fake.tracksAdded).toBe(1) // nothing renegotiated: one track added, one answer sent
+    expect(sent.filter((p) => p.type === 'answer')).toHaveLength(1)
   })
 
   it('reads the new track as what the call sends before the sender has it', async () => {
-    const s = session('web', streamOf(track()))
+    const first = track()
+    const s = session('web', streamOf(first))
     await s.handle({ type: 'offer', sdp: 'v=0' })
+    ;(first as { readyState: string }).readyState = 'ended' // its owner ends it as it hands over
     const next = track()
     s.replaceLocalTrack(next) // replaceTrack has not resolved yet
+    expect(fake.senders[0]!.track).toBe(first)
     expect(s.sendingNow).toBe(true)
+  })
+
+  it('does nothing once the call is closed', async () => {
+    const first = track()
+    const s = session('web', streamOf(first))
+    await s.handle({ type: 'offer', sdp: 'v=0' })
+    s.close()
+    s.replaceLocalTrack(track())
+    await flush()
+    expect(fake.replaced).toHaveLength(0)
   })
 
   it('given while the microphone still opens, is the track the call starts with', async () => {

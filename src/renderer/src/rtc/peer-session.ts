@@ -198,6 +198,7 @@ export class PeerSession extends Emitter<PeerEvents> {
    * is the track the call starts with.
    */
   replaceLocalTrack(track: MediaStreamTrack): void {
+    if (this.closed) return
     const stream = new MediaStream([track])
     if (this.localStreamOpening) {
       this.localStreamOpening = this.localStreamOpening.then(() => stream)
@@ -206,8 +207,12 @@ export class PeerSession extends Emitter<PeerEvents> {
     this.localStream = stream
     this.applySending()
     const sender = this.pc?.getSenders().find((s) => s.track?.kind === 'audio')
-    // A sender of a closed connection refuses; the call is over then anyway.
-    if (sender) void sender.replaceTrack(track).catch(() => undefined)
+    // A sender refuses once its connection is closed (the call is over then); refused on an open
+    // one, the call would carry an ended track: said, rather than shown on air in silence.
+    if (sender)
+      void sender.replaceTrack(track).catch((e: unknown) => {
+        if (!this.closed) this.emit('error', e instanceof Error ? e : new Error(String(e)))
+      })
   }
 
   private applySending(): void {

@@ -338,8 +338,8 @@ export const useConsoleStore = defineStore('console', () => {
     if (peers.size === 0) consoleAudio().microphone.release()
   }
 
-  // A different microphone, or other processing for it, applies mid-call (inside the bus: the
-  // calls' tracks stay as they are).
+  // A different microphone, or other processing for it, applies mid-call: the bus moves the
+  // calls that carry the microphone to the new one (see AudioBus.setMicrophone).
   watch(
     () => JSON.stringify(settings.microphoneOptions()),
     () => {
