@@ -253,10 +253,31 @@ describe('a new local track (the console moves a call between its microphone and
   })
   afterEach(() => vi.unstubAllGlobals())
 
-  it('replaces the sender’s track, keeps the call’s routing, and renegotiates nothing', async () => {
-    const first = track()
+  /** A web session that has answered with `first` as its local track. */
+  async function answered(first: MediaStreamTrack): Promise<PeerSession> {
     const s = session('web', streamOf(first))
     await s.handle({ type: 'offer', sdp: 'v=0' })
+    return s
+  }
+
+  /**
+   * A web session whose local track is replaced while its microphone still opens, before the offer
+   * is applied or (`afterOffer`) once the answer waits for the microphone; it then answers.
+   */
+  async function replacedWhileOpening(afterOffer: boolean): Promise<MediaStreamTrack> {
+    let open!: (s: MediaStream) => void
+    const s = session('web', new Promise<MediaStream>((r) => (open = r)))
+    const answering = s.handle({ type: 'offer', sdp: 'v=0' })
+    if (afterOffer) for (let i = 0; i < 50; i++) await Promise.resolve()
+    const next = track()
+    s.replaceLocalTrack(next)
+    open(streamOf(track()))
+    await answering
+    return next
+  }
+
+  it('replaces the sender’s track, keeps the call’s routing, and renegotiates nothing', async () => {
+    const s = await answered(track())
     s.setSending(false)
     const next = track()
     s.replaceLocalTrack(next)
@@ -276,8 +297,7 @@ describe('a new local track (the console moves a call between its microphone and
 
   it('reads the new track as what the call sends before the sender has it', async () => {
     const first = track()
-    const s = session('web', streamOf(first))
-    await s.handle({ type: 'offer', sdp: 'v=0' })
+    const s = await answered(first)
     ;(first as { readyState: string }).readyState = 'ended' // its owner ends it as it hands over
     const next = track()
     s.replaceLocalTrack(next) // replaceTrack has not resolved yet
@@ -286,9 +306,7 @@ describe('a new local track (the console moves a call between its microphone and
   })
 
   it('does nothing once the call is closed', async () => {
-    const first = track()
-    const s = session('web', streamOf(first))
-    await s.handle({ type: 'offer', sdp: 'v=0' })
+    const s = await answered(track())
     s.close()
     s.replaceLocalTrack(track())
     await flush()
@@ -296,28 +314,14 @@ describe('a new local track (the console moves a call between its microphone and
   })
 
   it('given while the microphone still opens, is the track the call starts with', async () => {
-    let open!: (s: MediaStream) => void
-    const s = session('web', new Promise<MediaStream>((r) => (open = r)))
-    const answered = s.handle({ type: 'offer', sdp: 'v=0' })
-    const next = track()
-    s.replaceLocalTrack(next)
-    open(streamOf(track()))
-    await answered
+    const next = await replacedWhileOpening(false)
     expect(fake.senders).toHaveLength(1)
     expect(fake.senders[0]!.track).toBe(next)
     expect(fake.replaced).toEqual([])
   })
 
   it('given after the offer while the microphone still opens, is still the track the call starts with', async () => {
-    let open!: (s: MediaStream) => void
-    const s = session('web', new Promise<MediaStream>((r) => (open = r)))
-    const answered = s.handle({ type: 'offer', sdp: 'v=0' })
-    // The offer is applied, and the answer waits for the microphone.
-    for (let i = 0; i < 50; i++) await Promise.resolve()
-    const next = track()
-    s.replaceLocalTrack(next)
-    open(streamOf(track()))
-    await answered
+    const next = await replacedWhileOpening(true)
     expect(fake.senders).toHaveLength(1)
     expect(fake.senders[0]!.track).toBe(next)
   })

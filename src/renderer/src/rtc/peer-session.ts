@@ -187,7 +187,7 @@ export class PeerSession extends Emitter<PeerEvents> {
    * the local track, once a sender carries it (a replaced track reaches the sender a moment later).
    */
   get sendingNow(): boolean {
-    const sender = this.pc?.getSenders().find((s) => s.track?.kind === 'audio')
+    const sender = this.audioSender()
     const track = sender && this.localStream?.getAudioTracks()[0]
     return !!track && track.enabled && track.readyState === 'live'
   }
@@ -206,13 +206,17 @@ export class PeerSession extends Emitter<PeerEvents> {
     }
     this.localStream = stream
     this.applySending()
-    const sender = this.pc?.getSenders().find((s) => s.track?.kind === 'audio')
+    const sender = this.audioSender()
     // A sender refuses once its connection is closed (the call is over then); refused on an open
     // one, the call would carry an ended track: said, rather than shown on air in silence.
     if (sender)
       void sender.replaceTrack(track).catch((e: unknown) => {
         if (!this.closed) this.emit('error', e instanceof Error ? e : new Error(String(e)))
       })
+  }
+
+  private audioSender(): RTCRtpSender | undefined {
+    return this.pc?.getSenders().find((s) => s.track?.kind === 'audio')
   }
 
   private applySending(): void {
