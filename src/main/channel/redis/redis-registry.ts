@@ -102,6 +102,8 @@ export class RedisRegistry implements SessionRegistry {
   private readonly places = new Map<Connection, Map<string, LocalPlace>>()
   /** A membership step under way per connection: its later frames wait for it, in order. */
   private readonly pending = new Map<Connection, Promise<void>>()
+  /** Closed connections that ended without a close frame, for steps that finish after them. */
+  private readonly cut = new WeakSet<Connection>()
   /** Places of closed connections Redis could not be told about yet: retried each sweep. */
   private readonly unreleased: {
     sid: string
@@ -255,7 +257,7 @@ export class RedisRegistry implements SessionRegistry {
           `session id "${sid}" is taken: its device is connected (a reconnecting device presents its "${RESUME_TOKEN_KEY}")`
         )
       }
-      this.remember(conn, sid, { token: tok, role: 'd', channeltype: ch, owner })
+      if (!this.remember(conn, sid, { token: tok, role: 'd', channeltype: ch, owner })) return
       this.deliverHeld(conn, r)
       const created = frames.createReply({ sessionid: sid, trxid: req.trxid })
       this.writer.send(
@@ -286,7 +288,7 @@ export class RedisRegistry implements SessionRegistry {
         return this.refuse(conn, req, ResultCode.NOT_FOUND, `session "${sid}" not found`)
       if (status === 'full') return this.refuse(conn, req, ResultCode.CONFLICT, `session "${sid}" is full`)
       const role = this.places.get(conn)?.get(sid)?.role ?? 'w'
-      this.remember(conn, sid, { token: tok, role, channeltype: ch, owner })
+      if (!this.remember(conn, sid, { token: tok, role, channeltype: ch, owner })) return
       this.deliverHeld(conn, r)
       const joined = frames.successReply('join_session', req.trxid)
       this.writer.send(
@@ -333,18 +335,21 @@ export class RedisRegistry implements SessionRegistry {
     this.places.delete(conn)
     this.conns.delete(conn.id)
     this.pending.delete(conn)
+    if (lost) this.cut.add(conn)
     if (!places) return
-    const grace = lost && this.limits.reconnectGraceMs > 0
-    for (const [sid, p] of places) {
-      this.unreleased.push({
-        sid,
-        token: p.token,
-        conn: conn.id,
-        lost: grace,
-        deadline: Date.now() + this.limits.reconnectGraceMs
-      })
-    }
+    for (const [sid, p] of places) this.queueRelease(conn, sid, p.token)
     void this.release()
+  }
+
+  /** A closed connection's place, to be given up in Redis as its disconnect says (see release). */
+  private queueRelease(conn: Connection, sid: string, token: string): void {
+    this.unreleased.push({
+      sid,
+      token,
+      conn: conn.id,
+      lost: this.cut.has(conn) && this.limits.reconnectGraceMs > 0,
+      deadline: Date.now() + this.limits.reconnectGraceMs
+    })
   }
 
   sweep(now: number): void {
@@ -486,10 +491,20 @@ export class RedisRegistry implements SessionRegistry {
     this.writer.sendError(conn, req, code, msg)
   }
 
-  private remember(conn: Connection, sid: string, place: LocalPlace): void {
+  /**
+   * Keeps a place a step gave `conn`; false when the connection closed while the step ran:
+   * its disconnect found nothing to give up then, so the place is given up now.
+   */
+  private remember(conn: Connection, sid: string, place: LocalPlace): boolean {
+    if (conn.closed) {
+      this.queueRelease(conn, sid, place.token)
+      void this.release()
+      return false
+    }
     let places = this.places.get(conn)
     if (!places) this.places.set(conn, (places = new Map()))
     places.set(sid, place)
+    return true
   }
 
   private deliverHeld(conn: Connection, reply: ScriptReply): void {
