@@ -102,12 +102,38 @@ describe('parseServeArgs', () => {
       [['--port', 'x'], /^--port must be a whole number/],
       [['--port', '70000'], /^--port must be a whole number/],
       [['--limit', 'nope=1'], /^--limit takes name=value/],
-      [['--limit', 'maxConnections=-1'], /^--limit maxConnections must be a non-negative number/],
+      [['--limit', 'maxConnections=-1'], /^--limit maxConnections must be at least 1, got -1$/],
       [['--allow-uuid', 'a,,b'], /^--allow-uuid needs a value$/],
       [['--tls-cert', join(dir, 'cert.pem')], /^TLS needs both --tls-cert and --tls-key$/],
       [['--tls-cert', join(dir, 'missing.pem'), '--tls-key', 'x'], /^cannot read --tls-cert /],
       [['--log-level', 'loud'], /^--log-level must be one of fatal, error, warn, info, debug, trace, silent/]
     ]
     for (const [argv, message] of cases) expect(() => parseServeArgs(argv), argv.join(' ')).toThrow(message)
+  })
+
+  it('takes only the limits it names, as whole numbers within what each can mean', () => {
+    const known = /^--limit takes name=value with name one of: authTimeoutMs, idleTimeoutMs, /
+    const cases: [string, RegExp][] = [
+      ['toString=1', known],
+      ['constructor=1', known],
+      ['__proto__=1', known],
+      ['hasOwnProperty=1', known],
+      ['framesPerWindow=', known],
+      ['framesPerWindow=0', /^--limit framesPerWindow must be at least 1, got 0$/],
+      ['framesPerWindow=2.5', /^--limit framesPerWindow must be a whole number, got 2\.5$/],
+      ['framesPerWindow=lots', /^--limit framesPerWindow must be a whole number, got "lots"$/],
+      [
+        'sweepIntervalMs=2147483648',
+        /^--limit sweepIntervalMs must be at most 2147483647 ms \(about 24\.8 days, the longest delay Node's timers take\), got 2147483648$/
+      ],
+      ['idleTimeoutMs=1e10', /^--limit idleTimeoutMs must be at most 2147483647 ms/],
+      ['maxConnections=99999999999999999999', /^--limit maxConnections must be at most 9007199254740991/]
+    ]
+    for (const [pair, message] of cases) {
+      expect(() => parseServeArgs(['--limit', pair]), pair).toThrow(message)
+    }
+    expect(
+      parseServeArgs(['--limit', 'sweepIntervalMs=2147483647', '--limit', 'framesPerWindow=1']).server.limits
+    ).toEqual({ sweepIntervalMs: 2_147_483_647, framesPerWindow: 1 })
   })
 })

@@ -765,11 +765,12 @@ export class ChannelClient extends Emitter<ClientEvents> {
 
   private settle(reply: ReplyFrame): void {
     let key = reply.trxid
-    if (key === undefined || !this.pending.has(key)) {
-      // Liberal: a server that drops trxid answers the oldest request of that operation.
-      key = undefined
+    if (key === undefined && reply.operation !== undefined) {
+      // Liberal: a server that drops trxid answers the oldest request of that operation. A reply
+      // naming no operation (429, a refused data frame, 503 not delivered) or another trxid is
+      // not an answer to any of them: taking it as one would settle a request still in hand.
       for (const [k, p] of this.pending) {
-        if (reply.operation === undefined || p.operation === reply.operation) {
+        if (p.operation === reply.operation) {
           key = k
           break
         }

@@ -115,11 +115,12 @@ export const CloseCode = {
   SLOW_READER: 4429
 } as const
 
-/** Limits that must be whole numbers of at least 1 (a zero would refuse everything). */
-const AT_LEAST_ONE: readonly (keyof ServerLimits)[] = [
+/** Limits of at least 1: a zero would refuse everything (framesPerWindow 0: even auth gets 429). */
+const AT_LEAST_ONE: ReadonlySet<keyof ServerLimits> = new Set<keyof ServerLimits>([
   'sweepIntervalMs',
   'maxFrameBytes',
   'maxPayloadBytes',
+  'framesPerWindow',
   'maxReadBurstBytes',
   'maxNestingDepth',
   'maxConnections',
@@ -127,23 +128,54 @@ const AT_LEAST_ONE: readonly (keyof ServerLimits)[] = [
   'handshakesPerIpPerWindow',
   'handshakeTimeoutMs',
   'closeTimeoutMs'
-]
+])
+
+/**
+ * The longest delay Node's timers take (2^31 − 1 ms, about 24.8 days): a longer one fires after
+ * 1 ms, which would turn a timeout into none and the rate window into 1 ms.
+ */
+export const MAX_TIMER_MS = 2_147_483_647
+
+/**
+ * A listening socket's error is logged at most this often: a descriptor shortage repeats it for
+ * every connection the kernel queues.
+ */
+export const LISTENER_FAULT_LOG_INTERVAL_MS = 1_000
+
+/** Whether `name` is a limit (its own name, not one inherited such as "toString"). */
+export function isLimitName(name: string): name is keyof ServerLimits {
+  return Object.hasOwn(DEFAULT_LIMITS, name)
+}
+
+/**
+ * What is wrong with `value` for the limit `name`, or null when it can be used: the one rule for
+ * options and command lines alike. Every limit counts something (milliseconds, bytes, frames,
+ * sockets, levels), so all are whole numbers; the *Ms ones are timer delays.
+ */
+export function limitProblem(name: keyof ServerLimits, value: unknown): string | null {
+  const timer = name.endsWith('Ms')
+  const min = AT_LEAST_ONE.has(name) ? 1 : 0
+  const got = `, got ${typeof value === 'string' ? JSON.stringify(value) : String(value)}`
+  if (typeof value !== 'number' || !Number.isInteger(value))
+    return `must be a whole number${timer ? ' of milliseconds' : ''}${got}`
+  if (value < min) return `must be at least ${min}${got}`
+  if (timer && value > MAX_TIMER_MS)
+    return `must be at most ${MAX_TIMER_MS} ms (about 24.8 days, the longest delay Node's timers take)${got}`
+  if (value > Number.MAX_SAFE_INTEGER) return `must be at most ${Number.MAX_SAFE_INTEGER}${got}`
+  return null
+}
 
 export function resolveLimits(overrides: Partial<ServerLimits> = {}): ServerLimits {
   const limits = { ...DEFAULT_LIMITS }
   for (const [key, value] of Object.entries(overrides)) {
-    if (!(key in DEFAULT_LIMITS)) {
+    if (!isLimitName(key)) {
       throw new RangeError(`unknown limit "${key}"; known: ${Object.keys(DEFAULT_LIMITS).join(', ')}`)
     }
-    if (value !== undefined) limits[key as keyof ServerLimits] = value
+    if (value !== undefined) limits[key] = value
   }
-  for (const [key, value] of Object.entries(limits)) {
-    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-      throw new RangeError(`limit ${key} must be a non-negative number, got ${String(value)}`)
-    }
-    if (AT_LEAST_ONE.includes(key as keyof ServerLimits) && value < 1) {
-      throw new RangeError(`limit ${key} must be at least 1, got ${String(value)}`)
-    }
+  for (const key of Object.keys(limits) as (keyof ServerLimits)[]) {
+    const problem = limitProblem(key, limits[key])
+    if (problem !== null) throw new RangeError(`limit ${key} ${problem}`)
   }
   if (limits.maxPayloadBytes < limits.maxFrameBytes) {
     throw new RangeError('limit maxPayloadBytes must be at least maxFrameBytes')

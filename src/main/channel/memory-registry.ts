@@ -439,6 +439,8 @@ export class MemoryRegistry implements SessionRegistry {
     // Every away place gets a copy, whoever sends: a sender is connected, so never one of them
     // (in KT's flow the device and its web client share one uuid, so the uuid says nothing here).
     for (const slot of [...(session.away ?? [])]) {
+      // Gone meanwhile: the device's grace ending above ends the session and all its slots.
+      if (!this.awaySlots.has(slot)) continue
       if (
         slot.held.length >= this.limits.graceBufferFrames ||
         slot.heldBytes + size > this.limits.graceBufferBytes ||

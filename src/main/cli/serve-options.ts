@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs'
 import type { ChannelServerOptions } from '../channel/server'
-import { DEFAULT_LIMITS, type ServerLimits } from '../channel/limits'
+import { DEFAULT_LIMITS, type ServerLimits, isLimitName, limitProblem } from '../channel/limits'
 import { LOG_LEVELS, type LogLevel, isLogLevel } from '../log'
 import { last, list, parseCommandLine, portArg } from './args'
 
@@ -113,14 +113,14 @@ export function limitOverrides(values: readonly string[]): Partial<ServerLimits>
     const eq = pair.indexOf('=')
     const name = eq < 0 ? pair : pair.slice(0, eq)
     const raw = eq < 0 ? '' : pair.slice(eq + 1).trim()
-    if (!(name in DEFAULT_LIMITS) || raw === '') {
+    if (!isLimitName(name) || raw === '') {
       throw new Error(`--limit takes name=value with name one of: ${Object.keys(DEFAULT_LIMITS).join(', ')}`)
     }
     const value = Number(raw)
-    if (!Number.isFinite(value) || value < 0) {
-      throw new Error(`--limit ${name} must be a non-negative number, got "${raw}"`)
-    }
-    out[name as keyof ServerLimits] = value
+    // Not a number at all: the message quotes what was typed rather than NaN.
+    const problem = limitProblem(name, Number.isNaN(value) ? raw : value)
+    if (problem !== null) throw new RangeError(`--limit ${name} ${problem}`)
+    out[name] = value
   }
   return out
 }

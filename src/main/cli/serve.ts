@@ -5,6 +5,7 @@
  * /readyz turns 503 at once, members are told their sessions end, sockets close, exit 0.
  */
 import pino from 'pino'
+import { MAX_TIMER_MS } from '../channel/limits'
 import { ChannelMetrics } from '../channel/metrics'
 import { RedisRegistry } from '../channel/redis/redis-registry'
 import { ChannelServer } from '../channel/server'
@@ -64,10 +65,14 @@ function handleSignals(server: ChannelServer, log: Logger): void {
     if (stopping) return
     stopping = true
     log.info({ signal }, 'stopping')
-    const deadline = setTimeout(() => {
-      log.error('shutdown did not finish in time; exiting')
-      log.flush(() => process.exit(1))
-    }, server.limits.closeTimeoutMs + SHUTDOWN_GRACE_MS)
+    // Capped: a longer delay would make Node fire it after 1 ms.
+    const deadline = setTimeout(
+      () => {
+        log.error('shutdown did not finish in time; exiting')
+        log.flush(() => process.exit(1))
+      },
+      Math.min(server.limits.closeTimeoutMs + SHUTDOWN_GRACE_MS, MAX_TIMER_MS)
+    )
     deadline.unref()
     server.close().then(
       () => log.flush(() => process.exit(0)),

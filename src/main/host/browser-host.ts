@@ -18,6 +18,7 @@ import {
 } from '../../shared/contract'
 import { ResultCode } from '../../shared/protocol'
 import type { AppCore } from '../core/app-core'
+import { LISTENER_FAULT_LOG_INTERVAL_MS } from '../channel/limits'
 import { CONTENT_SECURITY_POLICY } from '../electron/security'
 
 export interface BrowserHostOptions {
@@ -175,6 +176,7 @@ export class BrowserHost {
   private readonly sockets = new Set<WebSocket>()
   private readonly root: string
   private address: AddressInfo | null = null
+  private listenerFaultLoggedAt = 0
   readonly limits: HostLimits
 
   constructor(private readonly options: BrowserHostOptions) {
@@ -233,6 +235,9 @@ export class BrowserHost {
         res()
       })
     })
+    // A failed accept (EMFILE, ENFILE) is an 'error' of the listening server: unheard, it would
+    // end the process. The listening socket stays open, so the host serves on.
+    http.on('error', (e: Error & { code?: string }) => this.listenerFault(e))
     this.address = http.address() as AddressInfo
     return this.url
   }
@@ -258,6 +263,18 @@ export class BrowserHost {
       http.closeAllConnections()
       await new Promise<void>((r) => http.close(() => r()))
     }
+  }
+
+  /** Logged at most once a second, so that a descriptor shortage does not flood stderr. */
+  private listenerFault(err: Error & { code?: string }): void {
+    const now = Date.now()
+    if (now - this.listenerFaultLoggedAt < LISTENER_FAULT_LOG_INTERVAL_MS) return
+    this.listenerFaultLoggedAt = now
+    const advice =
+      err.code === 'EMFILE' || err.code === 'ENFILE'
+        ? 'cannot accept connections: out of file descriptors; raise the descriptor limit (ulimit -n)'
+        : 'the listening socket reported an error'
+    console.error(`browser host: ${advice} (${err.message}); still serving`)
   }
 
   private tokenOk(given: string | null): boolean {
