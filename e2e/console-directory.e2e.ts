@@ -178,6 +178,104 @@ test('saved speakers in zones are rejoined after a restart; zone push-to-talk, c
   }
 })
 
+/** A console page on a browser host of its own (English), started with these zones. */
+async function consoleWithZones(
+  zones: { id: string; name: string }[]
+): Promise<{ host: RunningHost; page: Page }> {
+  const host = await startHost(['--server', server.url], { settings: { language: 'en', zones } })
+  const page = await pageIn(host)
+  await openConsoleAt(page, host)
+  return { host, page }
+}
+
+test('zones are added and renamed with the keyboard alone, the new name kept after a reload; Escape cancels', async () => {
+  skipInElectron('a console on a browser host of its own')
+  // One place short of the zone limit, so that the second zone added is refused.
+  const floors = Array.from({ length: 63 }, (_, i) => ({ id: `Z-F${i + 1}`, name: `Floor ${i + 1}` }))
+  const { host, page } = await consoleWithZones(floors)
+  try {
+    const name = page.getByTestId('zone-name')
+    const addProblem = page.getByTestId('zone-add-problem')
+    await name.focus()
+    await page.keyboard.press('Enter')
+    await expect(addProblem).toHaveText('Enter a name for the zone.')
+    await page.keyboard.type('Lobby')
+    await page.keyboard.press('Enter')
+    await expect(page.getByTestId('zone-Lobby')).toBeVisible()
+    await expect(addProblem).toHaveCount(0)
+    await page.keyboard.type('Annex')
+    await page.keyboard.press('Enter')
+    await expect(addProblem).toHaveText('No zone was added: at most 64 zones can be saved.')
+    await expect(page.getByTestId('zone-Annex')).toHaveCount(0)
+
+    // Back from the field to the last zone's Rename button (past its Remove button).
+    await page.keyboard.press('Shift+Tab')
+    await page.keyboard.press('Shift+Tab')
+    await expect(page.getByTestId('zone-Lobby').getByTestId('zone-rename')).toBeFocused()
+
+    // Escape leaves the name as it was, and the focus where it started.
+    await page.keyboard.press('Enter')
+    const field = page.getByRole('textbox', { name: 'New name for zone Lobby' })
+    await expect(field).toBeFocused()
+    await expect(field).toHaveValue('Lobby')
+    await page.keyboard.type('Nope')
+    await page.keyboard.press('Escape')
+    await expect(field).toHaveCount(0)
+    await expect(page.getByTestId('zone-Lobby').getByTestId('zone-rename')).toBeFocused()
+    await expect(page.getByTestId('zone-Nope')).toHaveCount(0)
+
+    // An empty name is refused, with the reason; the field stays open.
+    await page.keyboard.press('Enter')
+    await expect(field).toBeFocused()
+    await page.keyboard.press('Backspace')
+    await page.keyboard.press('Enter')
+    await expect(page.getByTestId('zone-rename-problem')).toHaveText('Enter a name for the zone.')
+    await expect(field).toHaveAccessibleDescription('Enter a name for the zone.')
+    await expect(field).toBeFocused()
+
+    await page.keyboard.type('Main hall')
+    await page.keyboard.press('Enter')
+    const renamed = page.getByTestId('zone-Main hall')
+    await expect(renamed.locator('strong')).toHaveText('Main hall')
+    await expect(renamed.getByTestId('zone-rename')).toBeFocused()
+    await expect(page.getByTestId('zone-Lobby')).toHaveCount(0)
+
+    await page.reload()
+    await expect(page.getByTestId('console-connection')).toHaveAttribute('data-state', 'ready')
+    await expect(page.getByTestId('zone-Main hall').locator('strong')).toHaveText('Main hall')
+    await expect(page.getByTestId('zone-Lobby')).toHaveCount(0)
+  } finally {
+    await host.stop()
+  }
+})
+
+test('push-to-talk keys work with a checkbox focused: a digit holds its zone, Space talks once push-to-talk is ticked', async () => {
+  skipInElectron('a console on a browser host of its own')
+  const { host, page } = await consoleWithZones([{ id: 'Z-LOBBY', name: 'Lobby' }])
+  try {
+    const mode = page.getByTestId('console-ptt-mode')
+    const lobbyHold = page.getByTestId('zone-Lobby').getByTestId('zone-ptt')
+    await mode.focus()
+    await page.keyboard.down('1')
+    await expect(lobbyHold).toHaveAttribute('aria-pressed', 'true')
+    await page.keyboard.up('1')
+    await expect(lobbyHold).toHaveAttribute('aria-pressed', 'false')
+    await expect(mode).not.toBeChecked()
+
+    // Ticked with the mouse, then Space: the operator talks, push-to-talk stays on.
+    await mode.click()
+    const hold = page.getByTestId('console-ptt')
+    await expect(hold).toBeFocused()
+    await page.keyboard.down('Space')
+    await expect(hold).toHaveAttribute('aria-pressed', 'true')
+    await page.keyboard.up('Space')
+    await expect(hold).toHaveAttribute('aria-pressed', 'false')
+    await expect(mode).toBeChecked()
+  } finally {
+    await host.stop()
+  }
+})
+
 test('a connection without the operator token is refused the list of sessions (403)', async () => {
   skipInElectron('a plain page against the headless channel server')
   const page = await pageIn(speakersAB)

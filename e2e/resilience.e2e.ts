@@ -109,12 +109,16 @@ test('the channel socket is cut mid-call and restored: the tone keeps arriving a
 
     proxy.cut()
     await expect(device.getByTestId('device-connection')).toHaveAttribute('data-state', 'reconnecting')
+    // Why, and when the next try is, next to the state (the main process's own words).
+    await expect(device.getByTestId('device-connection-detail')).toHaveText(/retrying in \d+ ms/)
+    await expect(operator.getByTestId('console-connection-detail')).toHaveText(/retrying in \d+ ms/)
     const during = await expectTone(device, AUDIO, 1000) // the peer connection does not depend on the channel
     process.stdout.write(`during the cut: ${during.peakHz.toFixed(0)} Hz at ${during.dbfs.toFixed(1)} dBFS\n`)
     proxy.restore()
 
     await expect(device.getByTestId('device-connection')).toHaveAttribute('data-state', 'ready')
     await expect(operator.getByTestId('console-connection')).toHaveAttribute('data-state', 'ready')
+    await expect(device.getByTestId('device-connection-detail')).toHaveText('')
     await expect(device.getByTestId('device-session')).toHaveText(sessionid)
     await expect(operator.getByTestId(`call-${sessionid}`)).toHaveAttribute('data-state', 'live')
     await expect(operator.locator('[data-testid^="call-"]')).toHaveCount(1)

@@ -1,9 +1,10 @@
 import { createPinia, setActivePinia } from 'pinia'
-import { beforeEach, describe, expect, it, vi } from 'vitest'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { nextTick } from 'vue'
 import { STATUS_SETTLE_MS } from '../../src/renderer/src/composables/useSettled'
 import { DEFAULT_SETTINGS, type Settings } from '../../src/shared/contract'
 import type { Frame } from '../../src/shared/protocol'
+import { consoleAudio, resetConsoleAudio } from '../../src/renderer/src/rtc/console-audio'
 import { setBridge } from '../../src/renderer/src/services/bridge'
 import {
   CONSOLE_CONNECTION,
@@ -13,6 +14,7 @@ import {
 import { DEVICE_CONNECTION, useDeviceStore } from '../../src/renderer/src/stores/device'
 import { REJOIN_BACKOFF, useDirectoryStore } from '../../src/renderer/src/stores/directory'
 import { useStatusStore } from '../../src/renderer/src/stores/status'
+import { useTalkStore } from '../../src/renderer/src/stores/talk'
 import { BridgeError, type StubTransport, stubBridge } from './stub-bridge'
 
 let transport: StubTransport
@@ -340,5 +342,84 @@ describe('status store', () => {
     } finally {
       vi.useRealTimers()
     }
+  })
+})
+
+describe('talk store', () => {
+  /** A microphone track that can be unplugged (it ends, as Chromium's does). */
+  class FakeTrack {
+    readonly kind = 'audio'
+    readonly label = 'USB microphone'
+    readyState: 'live' | 'ended' = 'live'
+    enabled = true
+    private readonly onEnded: (() => void)[] = []
+    clone(): FakeTrack {
+      return new FakeTrack()
+    }
+    stop(): void {
+      this.readyState = 'ended'
+    }
+    addEventListener(type: string, handler: () => void): void {
+      if (type === 'ended') this.onEnded.push(handler)
+    }
+    unplug(): void {
+      this.readyState = 'ended'
+      for (const h of this.onEnded.splice(0)) h()
+    }
+  }
+  const streamOf = (track: FakeTrack): MediaStream =>
+    ({ getAudioTracks: () => [track], getTracks: () => [track] }) as unknown as MediaStream
+  const node = () => ({ connect: vi.fn(), disconnect: vi.fn() })
+  /** Just enough of an AudioContext for the console's audio bus. */
+  class FakeAudioContext {
+    state = 'running'
+    currentTime = 0
+    createGain = () => ({
+      ...node(),
+      gain: { value: 1, cancelScheduledValues: vi.fn(), setValueAtTime: vi.fn(), setTargetAtTime: vi.fn() }
+    })
+    createMediaStreamDestination = () => ({ ...node(), channelCount: 2, stream: streamOf(new FakeTrack()) })
+    createMediaStreamSource = () => node()
+    resume = vi.fn(async () => undefined)
+    suspend = vi.fn(async () => undefined)
+    close = vi.fn(async () => undefined)
+  }
+
+  let getUserMedia: () => Promise<MediaStream>
+  beforeEach(() => {
+    resetConsoleAudio()
+    vi.stubGlobal('AudioContext', FakeAudioContext)
+    vi.stubGlobal('navigator', { mediaDevices: { getUserMedia: () => getUserMedia() } })
+  })
+  afterEach(() => {
+    resetConsoleAudio()
+    vi.unstubAllGlobals()
+  })
+
+  it('a microphone connected again clears "no microphone" and "calls continue without your voice"', async () => {
+    const talk = useTalkStore()
+    const audio = consoleAudio()
+    audio.bus.callFeed() // a call holds the microphone: losing it mid-call is noticed
+    const first = new FakeTrack()
+    getUserMedia = async () => streamOf(first)
+    await audio.microphone.acquire()
+
+    // Unplugged, and no other microphone to open.
+    getUserMedia = () =>
+      Promise.reject(Object.assign(new Error('Requested device not found'), { name: 'NotFoundError' }))
+    first.unplug()
+    await vi.waitFor(() => expect(talk.error?.key).toBe('mic.notFound'))
+    expect(talk.notice?.key).toBe('mic.lostNone')
+    // As the console says when switching to a chosen microphone fails.
+    const operator = useConsoleStore()
+    operator.error = { key: 'mic.notFound' }
+
+    // Plugged back in: the next call opens it.
+    getUserMedia = async () => streamOf(new FakeTrack())
+    await audio.microphone.acquire()
+    expect(talk.microphone).not.toBeNull()
+    expect(talk.error).toBeNull()
+    expect(talk.notice).toBeNull()
+    expect(operator.error).toBeNull()
   })
 })

@@ -26,6 +26,7 @@ export const en = {
   'conn.ready': 'Connected',
   'conn.reconnecting': 'Reconnecting…',
   'conn.closed': 'Disconnected',
+  'conn.detail': 'Reason: {detail}',
 
   'call.idle': 'No call',
   'call.joined': 'Waiting for the speaker’s offer',
@@ -242,6 +243,9 @@ export const en = {
   'zones.name': 'New zone',
   'zones.add': 'Add zone',
   'zones.rename': 'Rename',
+  'zones.renameLabel': 'New name for zone {name}',
+  'zones.nameRequired': 'Enter a name for the zone.',
+  'zones.full': 'No zone was added: at most {max} zones can be saved.',
   'zones.remove': 'Remove zone',
   'zones.talk': 'Talk to zone',
   'zones.hold': 'Hold to talk',

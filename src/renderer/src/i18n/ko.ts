@@ -27,6 +27,7 @@ export const ko: Record<MessageKey, string> = {
   'conn.ready': '연결됨',
   'conn.reconnecting': '다시 연결 중…',
   'conn.closed': '연결 끊김',
+  'conn.detail': '사유: {detail}',
 
   'call.idle': '통화 없음',
   'call.joined': '스피커의 오퍼를 기다리는 중',
@@ -241,6 +242,9 @@ export const ko: Record<MessageKey, string> = {
   'zones.name': '새 구역',
   'zones.add': '구역 추가',
   'zones.rename': '이름 변경',
+  'zones.renameLabel': '{name} 구역의 새 이름',
+  'zones.nameRequired': '구역 이름을 입력하세요.',
+  'zones.full': '구역을 추가하지 못했습니다. 구역은 최대 {max}개까지 저장할 수 있습니다.',
   'zones.remove': '구역 삭제',
   'zones.talk': '구역에 말하기',
   'zones.hold': '누르고 말하기',

@@ -50,6 +50,11 @@ export const useTalkStore = defineStore('talk', () => {
     microphone.value = s
     // The bus meter runs while calls hold the microphone (a page between calls costs nothing).
     busStream.value = s ? audio.bus.stream : null
+    if (!s) return
+    // A microphone is open again: what said there was none no longer holds.
+    if (error.value?.key.startsWith('mic.')) error.value = null
+    if (calls.error?.key.startsWith('mic.')) calls.error = null
+    if (notice.value?.key === 'mic.lost' || notice.value?.key === 'mic.lostNone') notice.value = null
   })
   audio.microphone.on('notice', (kind, detail) => {
     notice.value = { key: `mic.${kind}` as MessageKey, ...(detail !== undefined ? { detail } : {}) }
