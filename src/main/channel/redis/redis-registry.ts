@@ -17,6 +17,9 @@
  * - Redis losing its data (a restart without persistence) is noticed through the epoch key; each
  *   process then writes back the places its connections hold. What was held for away places is
  *   lost then, and the clients' own delivery numbering (delivery.ts) reports the gap.
+ * - Presence and the counters are this process's: it announces the sessions created on it, and
+ *   their end wherever that happens (the store tells it through its inbox); it counts the sessions
+ *   created and the frames relayed on it.
  */
 import { createHash, randomBytes } from 'node:crypto'
 import {
@@ -31,7 +34,7 @@ import type { Connection, FrameWriter } from '../connection'
 import { EnvelopeMemo, FALL_BACK, readDataEnvelope } from '../data-envelope'
 import type { ServerLimits } from '../limits'
 import type { RedisMetrics } from '../metrics'
-import type { RegistryContext } from '../memory-registry'
+import type { RegistryContext, SessionView } from '../memory-registry'
 import { type RedisClient, createRedisClient, redisAddress } from '../redis-client'
 import type { RegistryStats, SessionInfo, SessionRegistry } from '../registry'
 import type { ReadinessCheck } from '../server'
@@ -88,6 +91,7 @@ const UNREACHABLE = 'the shared session store (Redis) is unreachable; try again 
 
 export class RedisRegistry implements SessionRegistry {
   readonly node = randomBytes(9).toString('base64url')
+  private readonly ctx: RegistryContext
   private readonly limits: ServerLimits
   private readonly writer: FrameWriter
   private readonly own: RedisRegistryLimits
@@ -100,6 +104,11 @@ export class RedisRegistry implements SessionRegistry {
   /** This process's connections by id (as the inbox names them), and the places they hold. */
   private readonly conns = new Map<number, Connection>()
   private readonly places = new Map<Connection, Map<string, LocalPlace>>()
+  /**
+   * Sessions created on this process whose start presence announced and whose end it has not
+   * yet, with the device's place token: it tells one session of an id from a later one.
+   */
+  private readonly announced = new Map<string, { token: string; view: SessionView }>()
   /** A membership step under way per connection: its later frames wait for it, in order. */
   private readonly pending = new Map<Connection, Promise<void>>()
   /** Closed connections that ended without a close frame, for steps that finish after them. */
@@ -130,6 +139,7 @@ export class RedisRegistry implements SessionRegistry {
   private readonly url: string
 
   constructor(ctx: RegistryContext, options: RedisRegistryOptions) {
+    this.ctx = ctx
     this.limits = ctx.limits
     this.writer = ctx.writer
     this.own = { ...REDIS_REGISTRY_DEFAULTS, ...definedOnly(options) }
@@ -257,15 +267,20 @@ export class RedisRegistry implements SessionRegistry {
           `session id "${sid}" is taken: its device is connected (a reconnecting device presents its "${RESUME_TOKEN_KEY}")`
         )
       }
-      if (!this.remember(conn, sid, { token: tok, role: 'd', channeltype: ch, owner })) return
-      this.deliverHeld(conn, r)
-      const created = frames.createReply({ sessionid: sid, trxid: req.trxid })
-      this.writer.send(
-        conn,
-        status === 'created'
-          ? { ...created, [RESUME_TOKEN_KEY]: tok }
-          : { ...created, resumed: true, [RESUME_TOKEN_KEY]: tok }
-      )
+      if (this.remember(conn, sid, { token: tok, role: 'd', channeltype: ch, owner })) {
+        this.deliverHeld(conn, r)
+        const created = frames.createReply({ sessionid: sid, trxid: req.trxid })
+        this.writer.send(
+          conn,
+          status === 'created'
+            ? { ...created, [RESUME_TOKEN_KEY]: tok }
+            : { ...created, resumed: true, [RESUME_TOKEN_KEY]: tok }
+        )
+      }
+      // After the reply, as the memory registry does. The session exists even if its connection
+      // closed meanwhile: its end (the place remember gave up) is then announced like any other.
+      // A device taking its session back is no news.
+      if (status === 'created') this.started(sid, tok, ch, owner)
     })
   }
 
@@ -362,7 +377,10 @@ export class RedisRegistry implements SessionRegistry {
     // Members on other processes learn that their sessions end; this process's own members too.
     for (const [conn, places] of [...this.places]) {
       for (const sid of places.keys()) {
-        await this.run('DESTROY', [sid, this.node, String(conn.id)]).catch(() => undefined)
+        const [status] = await this.run('DESTROY', [sid, this.node, String(conn.id)]).catch(() => [''])
+        // The inbox is read no longer after this: what this process ends here is announced now.
+        const own = this.announced.get(sid)
+        if (status === 'destroyed' && own !== undefined) this.ended(sid, own.token)
       }
     }
     await this.stop()
@@ -420,7 +438,10 @@ export class RedisRegistry implements SessionRegistry {
         String(this.limits.graceBufferTotalBytes)
       ]).then(
         ([status]) => {
-          if (status === 'notmember') {
+          if (status === 'relayed') {
+            this.ctx.counters.framesRelayed++
+            this.ctx.counters.bytesRelayed += raw.length
+          } else if (status === 'notmember') {
             this.log?.info(
               { node: this.node, conn: conn.id, session: sid },
               'relay refused: no longer a member'
@@ -507,6 +528,45 @@ export class RedisRegistry implements SessionRegistry {
     return true
   }
 
+  /** A session created on this process: counted, and announced (presence). */
+  private started(sid: string, token: string, channeltype: string, owner: string): void {
+    this.ctx.counters.sessionsCreated++
+    // The id was free, so an earlier session of it that is still announced has ended unnoticed.
+    const earlier = this.announced.get(sid)
+    if (earlier !== undefined) this.ended(sid, earlier.token)
+    const view: SessionView = { id: sid, ownerUuid: owner, channeltype, members: { size: 1 } }
+    this.announced.set(sid, { token, view })
+    this.ctx.sessionStarted(view)
+  }
+
+  /** A session created on this process ended, wherever that happened: announced once. */
+  private ended(sid: string, token: string): void {
+    const own = this.announced.get(sid)
+    if (own === undefined || own.token !== token) return
+    this.announced.delete(sid)
+    this.ctx.sessionEnded(own.view)
+  }
+
+  /**
+   * The ends this process was not told of (its inbox was deleted while it was taken for dead, or
+   * Redis lost the session): a session announced here whose device's place is gone has ended.
+   */
+  private async checkAnnounced(): Promise<void> {
+    if (!this.verified || this.announced.size === 0) return
+    const own = [...this.announced]
+    const p = this.prefix
+    const kept = (await Promise.all([
+      ...own.map(([sid, a]) => this.client.sendCommand(['HEXISTS', `${p}s:${sid}`, `p:${a.token}`])),
+      this.client.sendCommand(['GET', `${p}epoch`])
+    ])) as unknown[]
+    // The epoch, read after the checks, says that the store kept its data through them: an empty
+    // one, not yet written back, would answer "gone" for every session.
+    if (!this.verified || kept.pop() !== this.epoch) return
+    own.forEach(([sid, a], i) => {
+      if (kept[i] === 0) this.ended(sid, a.token)
+    })
+  }
+
   private deliverHeld(conn: Connection, reply: ScriptReply): void {
     for (let i = 4; i < reply.length; i++) this.writer.sendRaw(conn, reply[i] as string)
   }
@@ -567,6 +627,7 @@ export class RedisRegistry implements SessionRegistry {
           this.client.sendCommand(['PEXPIRE', `${p}s:${id}`, String(this.own.sessionTtlMs)])
         )
       )
+      await this.checkAnnounced()
     }
   }
 
@@ -613,7 +674,9 @@ export class RedisRegistry implements SessionRegistry {
           this.node,
           String(conn.id),
           String(this.own.sessionTtlMs),
-          rebuilding ? '1' : '0'
+          rebuilding ? '1' : '0',
+          // Written back by the process that announced it, a session's end is still told here.
+          this.announced.get(sid)?.token === pl.token ? this.node : ''
         ])
         if (restored[0] !== 'gone') {
           this.deliverHeld(conn, restored)
@@ -677,6 +740,7 @@ export class RedisRegistry implements SessionRegistry {
       this.deafSince = null
       return
     }
+    if (f['ended'] !== undefined) return this.ended(f['ended'], f['t'] ?? '')
     const conn = this.conns.get(Number(f['c']))
     const frame = f['f']
     if (frame === undefined) return

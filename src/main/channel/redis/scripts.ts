@@ -5,14 +5,16 @@
  * members' inbox streams in the same step, so they are in the session's order, and once.
  *
  * Keys (P is the key prefix):
- *   P s:<sid>           hash   meta → {ch, owner, at}; p:<token> → place {r: d|w, u, n, c, a, hb, hc}
- *                                (role, uuid, node, connection, away deadline or 0, held bytes / frames)
+ *   P s:<sid>           hash   meta → {ch, owner, at}; p:<token> → place {r: d|w, u, n, c, a, hb, hc, o}
+ *                                (role, uuid, node, connection, away deadline or 0, held bytes / frames;
+ *                                the device's place only: o, the node the session was created on)
  *   P h:<sid>:<token>   list   frames held for an away place
  *   P u:<uuid>          set    sessions the uuid created (maxSessionsPerUuid)
  *   P np:<node>         set    "<sid>\n<token>" of the places held by the node's connections
  *   P away              zset   "<sid>\n<token>" → grace deadline
  *   P nodes             zset   node → last heartbeat (ms)
- *   P in:<node>         stream the node's inbox: fields c (connection), t (place), s (sid), f (frame)
+ *   P in:<node>         stream the node's inbox: fields c (connection), t (place), s (sid), f (frame);
+ *                                or ended (sid), t (the device's place): a session created there ended
  *   P held              string bytes held in all
  *   P epoch             string the store's epoch: gone after Redis lost its data
  */
@@ -67,8 +69,13 @@ local function forgetHeld(sid, tok, p)
   p.hb = 0
   p.hc = 0
 end
+-- Every end of a session comes here: the node it was created on is told (its presence announced
+-- the start), unless that node is reaped (its inbox is gone, and its operators with it).
 local function dropSession(sid, meta, ps)
   for tok, p in pairs(ps) do
+    if p.o and redis.call('ZSCORE', P .. 'nodes', p.o) then
+      redis.call('XADD', P .. 'in:' .. p.o, 'MAXLEN', '~', INBOX_MAX, '*', 'ended', sid, 't', tok)
+    end
     forgetHeld(sid, tok, p)
     redis.call('ZREM', P .. 'away', member(sid, tok))
     redis.call('SREM', P .. 'np:' .. p.n, member(sid, tok))
@@ -141,7 +148,7 @@ if not meta then
   if redis.call('SCARD', P .. 'u:' .. uuid) >= maxPerUuid then return reply('limit') end
   meta = { ch = ch, owner = uuid, at = NOW }
   redis.call('HSET', skey(sid), 'meta', cjson.encode(meta))
-  save(sid, newTok, { r = 'd', u = uuid, n = node, c = conn, a = 0, hb = 0, hc = 0 })
+  save(sid, newTok, { r = 'd', u = uuid, n = node, c = conn, a = 0, hb = 0, hc = 0, o = node })
   redis.call('SADD', P .. 'u:' .. uuid, sid)
   redis.call('PEXPIRE', P .. 'u:' .. uuid, ttl)
   redis.call('SADD', P .. 'np:' .. node, member(sid, newTok))
@@ -289,13 +296,14 @@ return n
 `
 
 /**
- * ARGV[5..]: sid, token, role, uuid, owner uuid, channeltype, node, conn, ttl, rebuilding (1/0).
+ * ARGV[5..]: sid, token, role, uuid, owner uuid, channeltype, node, conn, ttl, rebuilding (1/0),
+ * origin (the node the session was created on, when it is this one; else empty).
  * After Redis lost its data (a new epoch, rebuilding), each process writes back the places its
  * connections hold; after a gap in its heartbeat, a process takes back the places still its own.
  */
 export const RESTORE = `${COMMON}
 local sid, tok, role, uuid, owner, ch, node, conn, ttl = ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12], tonumber(ARGV[13])
-local rebuilding = ARGV[14] == '1'
+local rebuilding, origin = ARGV[14] == '1', ARGV[15]
 if not rebuilding and redis.call('HEXISTS', skey(sid), 'meta') == 1 then
   -- The store kept its data (this process was only cut off): the place comes back unless it
   -- ended meanwhile or another connection took it.
@@ -312,7 +320,9 @@ if not rebuilding then return reply('gone') end
 if redis.call('HEXISTS', skey(sid), 'meta') == 0 then
   redis.call('HSET', skey(sid), 'meta', cjson.encode({ ch = ch, owner = owner, at = NOW }))
 end
-save(sid, tok, { r = role, u = uuid, n = node, c = conn, a = 0, hb = 0, hc = 0 })
+local p = { r = role, u = uuid, n = node, c = conn, a = 0, hb = 0, hc = 0 }
+if origin ~= '' then p.o = origin end
+save(sid, tok, p)
 redis.call('SADD', P .. 'np:' .. node, member(sid, tok))
 if role == 'd' then redis.call('SADD', P .. 'u:' .. owner, sid) end
 redis.call('PEXPIRE', skey(sid), ttl)
