@@ -1,7 +1,7 @@
 import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { type Browser, type Page, expect, test } from '@playwright/test'
-import { AUDIO, createChannel, openDevice } from './support/app'
+import { AUDIO, clickConfirmed, createChannel, openDevice } from './support/app'
 import { expectSilence, expectTone, firstHeard, measureAudio, recordPeaks } from './support/audio'
 import { launchChromium, micContext } from './support/browser'
 import { type RunningServer, startChannelServer } from './support/channel-server'
@@ -150,7 +150,7 @@ test('saved speakers in zones are rejoined after a restart; zone push-to-talk, c
     await operator.getByTestId('language').selectOption('en')
 
     // Speaker C goes away: off line. It comes back: rejoined, live again.
-    await c.getByTestId('device-destroy').click()
+    await clickConfirmed(c.getByTestId('device-destroy'))
     await expect(operator.getByTestId('entry-Hall C')).toHaveAttribute('data-status', 'offline')
     await expect(operator.getByTestId('call-K-HALL-C')).toHaveCount(0)
     expect(await createChannel(c)).toBe('K-HALL-C')
@@ -318,4 +318,24 @@ test('a connection without the operator token is refused the list of sessions (4
   expect(replies.without['sessions']).toBeUndefined()
   expect(replies.wrong).toMatchObject({ result_cd: 403 })
   expect(replies.right).toMatchObject({ result_cd: 200 })
+})
+
+test('removing a zone asks first: dismissed, the zone stays; confirmed, it goes', async () => {
+  skipInElectron('a console on a browser host of its own')
+  const { host, page } = await consoleWithZones([{ id: 'Z-LOBBY', name: 'Lobby' }])
+  try {
+    const zone = page.getByTestId('zone-Lobby')
+    let asked = ''
+    page.once('dialog', (d) => {
+      asked = d.message()
+      void d.dismiss()
+    })
+    await zone.getByTestId('zone-remove').click()
+    await expect.poll(() => asked).toBe('Remove zone Lobby? Its speakers stay in the directory.')
+    await expect(zone).toBeVisible()
+    await clickConfirmed(zone.getByTestId('zone-remove'))
+    await expect(zone).toHaveCount(0)
+  } finally {
+    await host.stop()
+  }
 })

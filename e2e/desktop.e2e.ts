@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { expect, test } from '@playwright/test'
+import { createChannel, openDevice } from './support/app'
 import { ARTIFACTS, liveCall, skipInElectron, useScenario } from './support/scenario'
 import { startHost } from './support/host'
 import { en } from '../src/renderer/src/i18n/en'
@@ -77,5 +78,20 @@ test('switching the language changes every visible string, and settings survive 
     await host.stop()
   } finally {
     rmSync(dataDir, { recursive: true, force: true })
+  }
+})
+
+test('the speaker’s ICE state is shown in the person’s language, not as the raw value', async () => {
+  skipInElectron('a browser host of its own, started in Korean')
+  const host = await startHost([], { settings: { language: 'ko' } })
+  try {
+    const page = await scenario.page()
+    await openDevice(page, host.at('/device'))
+    await createChannel(page)
+    const ice = page.getByTestId('device-ice')
+    await expect(ice).toHaveAttribute('data-ice', 'new')
+    await expect(ice).toHaveText('ICE: 대기 중')
+  } finally {
+    await host.stop()
   }
 })

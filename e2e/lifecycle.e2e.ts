@@ -1,6 +1,6 @@
 import { expect, test } from '@playwright/test'
 import { expectTone } from './support/audio'
-import { AUDIO, type Diagnostics, diagnostics, openConsole } from './support/app'
+import { AUDIO, type Diagnostics, clickConfirmed, diagnostics, openConsole } from './support/app'
 import { liveCall, useScenario } from './support/scenario'
 
 // Each way a call can end must leave both sides clean (no peer connection, microphone track or
@@ -67,7 +67,7 @@ test('the speaker destroys its channel: the console drops the session and both a
   const operator = await scenario.page({ toneHz: 1000 })
   const sessionid = await liveCall(scenario.host(), device, operator)
 
-  await device.getByTestId('device-destroy').click()
+  await clickConfirmed(device.getByTestId('device-destroy'))
   await expect(device.getByTestId('device-session')).toHaveText('—')
   await expect(operator.getByTestId(`call-${sessionid}`)).toHaveCount(0)
   await expect

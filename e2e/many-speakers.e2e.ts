@@ -1,6 +1,6 @@
 import { expect, type Page, test } from '@playwright/test'
 import { expectSilence, expectTone } from './support/audio'
-import { AUDIO, createChannel, openConsole, openDevice } from './support/app'
+import { AUDIO, clickConfirmed, createChannel, openConsole, openDevice } from './support/app'
 import { useScenario } from './support/scenario'
 
 // One console, three speakers, one microphone track: talk to all, to one, push-to-talk, and one
@@ -54,7 +54,7 @@ test('the operator talks to all, to one, with push-to-talk, and one speaker leav
   await operator.getByTestId('console-ptt-mode').uncheck()
 
   // One session ends: the other two stay live and keep hearing the tone.
-  await c.page.getByTestId('device-destroy').click()
+  await clickConfirmed(c.page.getByTestId('device-destroy'))
   await expect(operator.getByTestId(`call-${c.sessionid}`)).toHaveCount(0)
   for (const s of [a, b]) {
     await expect(operator.getByTestId(`call-${s.sessionid}`)).toHaveAttribute('data-state', 'live')

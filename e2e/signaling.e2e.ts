@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { expect, test } from '@playwright/test'
 import { expectTone } from './support/audio'
-import { AUDIO, createChannel } from './support/app'
+import { AUDIO, clickConfirmed, createChannel } from './support/app'
 import { ARTIFACTS, useScenario } from './support/scenario'
 
 // The kiosk shows a speaker, the console and the live signaling on one screen. A whole call must
@@ -54,7 +54,7 @@ test('the signaling view of a call holds every frame of the flow in order, and e
   await expectTone(kiosk, AUDIO, 1000)
   await kiosk.getByTestId('device-stop').click()
   await expect(kiosk.getByTestId(`call-${sessionid}`)).toHaveAttribute('data-state', 'joined')
-  await kiosk.getByTestId('device-destroy').click()
+  await clickConfirmed(kiosk.getByTestId('device-destroy'))
   await expect(kiosk.getByTestId(`call-${sessionid}`)).toHaveCount(0)
 
   const download = kiosk.waitForEvent('download')

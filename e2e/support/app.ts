@@ -1,5 +1,5 @@
 /** Drives the app's pages the way a person does: through the visible controls. */
-import { expect, type Page } from '@playwright/test'
+import { expect, type Locator, type Page } from '@playwright/test'
 
 export const AUDIO = '[data-testid="remote-audio"]'
 
@@ -13,6 +13,12 @@ export async function createChannel(page: Page): Promise<string> {
   const session = page.getByTestId('device-session')
   await expect(session).not.toHaveText('—')
   return (await session.textContent())!.trim()
+}
+
+/** Clicks a control that asks "are you sure?" first, and answers yes. */
+export async function clickConfirmed(control: Locator): Promise<void> {
+  control.page().once('dialog', (d) => void d.accept())
+  await control.click()
 }
 
 export async function openConsole(page: Page, url: string): Promise<void> {

@@ -10,6 +10,8 @@ import { useSettingsStore } from './settings'
 
 export type SpeakerStatus = 'offline' | 'online' | 'inCall'
 
+export type EntryProblem = 'invalid' | 'full' | 'notSaved'
+
 /** How the console learns which saved speakers are on line. */
 export type PresenceMode = 'idle' | 'presence' | 'trying'
 
@@ -77,22 +79,25 @@ export const useDirectoryStore = defineStore('directory', () => {
     )
   })
 
-  async function save(directory: SpeakerEntry[]): Promise<void> {
-    await settings.update({ directory })
+  async function save(directory: SpeakerEntry[]): Promise<boolean> {
+    return settings.update({ directory })
   }
 
-  /** Adds or replaces a saved speaker; false when it cannot be one (no ContainerId nor session id). */
-  async function saveEntry(input: Omit<SpeakerEntry, 'id'> & { id?: string }): Promise<boolean> {
+  /**
+   * Adds or replaces a saved speaker. Null when saved, else why not: it cannot be one (no
+   * ContainerId nor session id), the directory is full, or the settings refused the save.
+   */
+  async function saveEntry(input: Omit<SpeakerEntry, 'id'> & { id?: string }): Promise<EntryProblem | null> {
     const entry = validSpeaker(
       { ...input, id: input.id || randomId('S') },
       new Set(settings.settings.zones.map((z) => z.id))
     )
-    if (!entry) return false
+    if (!entry) return 'invalid'
     const list = entries.value
     const at = list.findIndex((e) => e.id === entry.id)
-    if (at < 0 && list.length >= DIRECTORY_LIMITS.maxSpeakers) return false
-    await save(at < 0 ? [...list, entry] : list.map((e) => (e.id === entry.id ? entry : e)))
-    return true
+    if (at < 0 && list.length >= DIRECTORY_LIMITS.maxSpeakers) return 'full'
+    const saved = await save(at < 0 ? [...list, entry] : list.map((e) => (e.id === entry.id ? entry : e)))
+    return saved ? null : 'notSaved'
   }
 
   async function removeEntry(id: string): Promise<void> {
@@ -111,9 +116,10 @@ export const useDirectoryStore = defineStore('directory', () => {
     })
   }
 
-  async function importCsv(text: string): Promise<CsvImport> {
+  /** Merges a CSV file into the directory; null when the settings refused the save. */
+  async function importCsv(text: string): Promise<CsvImport | null> {
     const result = directoryFromCsv(text, entries.value, settings.settings.zones, () => randomId('S'))
-    await settings.update({ zones: result.zones, directory: result.directory })
+    if (!(await settings.update({ zones: result.zones, directory: result.directory }))) return null
     lastImport.value = result
     return result
   }

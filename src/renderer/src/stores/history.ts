@@ -1,10 +1,12 @@
 import { defineStore } from 'pinia'
 import { ref, watch } from 'vue'
 import type { CallRecord } from '@shared/contract'
+import type { MessageKey } from '../i18n'
 import { toCsv } from '../services/csv'
 import { useBridge } from '../services/bridge'
+import { errorMessage } from './channel-events'
 import { useConsoleStore } from './console'
-import { useDeviceStore } from './device'
+import { type StoreError, useDeviceStore } from './device'
 
 export const HISTORY_CSV_HEADER = [
   'role',
@@ -16,16 +18,50 @@ export const HISTORY_CSV_HEADER = [
   'outcome'
 ] as const
 
+/** A console call whose session is gone (destroyed, or the connection closed). */
+const SESSION_ENDED = 'sessionEnded'
+
+/**
+ * How each stored outcome is shown. Records keep the state the call went to (CSV exports it as
+ * is); records written by earlier versions may say 'session ended'.
+ */
+const OUTCOME_KEYS = new Map<string, MessageKey>([
+  ['idle', 'history.outcome.stopped'],
+  ['joined', 'history.outcome.hungUp'],
+  ['offering', 'call.offering'],
+  ['answering', 'call.answering'],
+  ['connecting', 'call.connecting'],
+  ['ended', 'call.ended'],
+  ['failed', 'call.failed'],
+  [SESSION_ENDED, 'history.outcome.sessionEnded'],
+  ['session ended', 'history.outcome.sessionEnded']
+])
+
+/** The message for a stored outcome; null for one this version does not know (shown as it is). */
+export function outcomeKey(outcome: string): MessageKey | null {
+  return OUTCOME_KEYS.get(outcome) ?? null
+}
+
 /**
  * Call history: every call that went live is recorded when it ends (kept by the main process in
  * the user-data folder), listed, and exported as CSV.
  */
 export const useHistoryStore = defineStore('history', () => {
   const records = ref<CallRecord[]>([])
+  /** The list came from the main process: an empty one means no calls, not a failed load. */
+  const loaded = ref(false)
+  /** The last load or clear that failed. */
+  const error = ref<StoreError | null>(null)
   let started = false
 
   async function load(): Promise<void> {
-    records.value = await useBridge().invoke('history:list')
+    try {
+      records.value = await useBridge().invoke('history:list')
+      loaded.value = true
+      error.value = null
+    } catch (e) {
+      error.value = { key: 'history.loadFailed', detail: errorMessage(e) }
+    }
   }
 
   async function add(record: CallRecord): Promise<void> {
@@ -36,8 +72,13 @@ export const useHistoryStore = defineStore('history', () => {
   }
 
   async function clear(): Promise<void> {
-    await useBridge().invoke('history:clear')
-    records.value = []
+    try {
+      await useBridge().invoke('history:clear')
+      records.value = []
+      error.value = null
+    } catch (e) {
+      error.value = { key: 'history.clearFailed', detail: errorMessage(e) }
+    }
   }
 
   function csv(): string {
@@ -98,12 +139,12 @@ export const useHistoryStore = defineStore('history', () => {
             localId: operator.uuid,
             startedAt: since,
             endedAt: now,
-            outcome: state ?? 'session ended'
+            outcome: state ?? SESSION_ENDED
           })
         }
       }
     )
   }
 
-  return { records, load, add, clear, csv, start }
+  return { records, loaded, error, load, add, clear, csv, start }
 })

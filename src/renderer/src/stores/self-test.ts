@@ -4,7 +4,7 @@ import { readSignal } from '@shared/protocol'
 import type { MessageKey } from '../i18n'
 import { readQuality } from '../rtc/call-quality'
 import { LevelMeter } from '../rtc/level-meter'
-import { openMicrophone, stopStream } from '../rtc/microphone'
+import { MicrophoneError, openMicrophone, stopStream } from '../rtc/microphone'
 import { PeerSession } from '../rtc/peer-session'
 import { useBridge } from '../services/bridge'
 import { errorMessage, randomId } from './channel-events'
@@ -15,9 +15,15 @@ export const SELF_TEST_LIMITS = { stageTimeoutMs: 10_000, listenMs: 2_000, audib
 
 export type SelfTestStep = 'server' | 'channel' | 'microphone' | 'ice' | 'rtp' | 'level'
 
+/** What a step found, as a message (shown in the person's language). */
+export interface StepDetail {
+  key: MessageKey
+  params?: Record<string, string | number>
+}
+
 export interface SelfTestResult {
   ok: boolean
-  steps: { step: SelfTestStep; ok: boolean; detail: string }[]
+  steps: { step: SelfTestStep; ok: boolean; detail: StepDetail }[]
   levelDbfs: number | null
   packetsReceived: number
   verdict: MessageKey
@@ -26,13 +32,28 @@ export interface SelfTestResult {
 const DEVICE = 'selftest-device'
 const WEB = 'selftest-web'
 
-function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
+/** A step that failed for a reason the self-test itself names. */
+class StepFailure extends Error {
+  constructor(readonly detail: StepDetail) {
+    super(detail.key)
+  }
+}
+
+/** Why a step failed: its own reason, the microphone's, or the error's text after a lead-in. */
+function failureDetail(e: unknown): StepDetail {
+  if (e instanceof StepFailure) return e.detail
+  if (e instanceof MicrophoneError) return { key: `mic.${e.kind}` }
+  return { key: 'selftest.detail.error', params: { detail: errorMessage(e) } }
+}
+
+const dbfs = (level: number): StepDetail => ({ key: 'level.dbfs', params: { level: level.toFixed(1) } })
+
+function within<T>(ms: number, p: Promise<T>): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined
+  const timeout = new StepFailure({ key: 'selftest.detail.timeout', params: { seconds: ms / 1000 } })
   return Promise.race([
     p.finally(() => clearTimeout(timer)),
-    new Promise<never>(
-      (_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: no result within ${ms} ms`)), ms))
-    )
+    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(timeout), ms)))
   ])
 }
 
@@ -50,7 +71,7 @@ export const useSelfTestStore = defineStore('self-test', () => {
     running.value = true
     result.value = null
     const steps: SelfTestResult['steps'] = []
-    const pass = (step: SelfTestStep, detail: string): void => void steps.push({ step, ok: true, detail })
+    const pass = (step: SelfTestStep, detail: StepDetail): void => void steps.push({ step, ok: true, detail })
     let levelDbfs: number | null = null
     let packetsReceived = 0
     let verdict: MessageKey = 'selftest.ok'
@@ -71,17 +92,21 @@ export const useSelfTestStore = defineStore('self-test', () => {
         verdict = 'selftest.server'
         throw e
       }
-      pass('server', url)
+      pass('server', { key: 'selftest.detail.server', params: { url } })
       sessionid = (await bridge.invoke('channel:create', { connectionId: DEVICE })).sessionid
       await bridge.invoke('channel:join', { connectionId: WEB, sessionid })
-      pass('channel', sessionid)
+      pass('channel', { key: 'selftest.detail.channel', params: { session: sessionid } })
       try {
         mic = await openMicrophone(settings.microphoneOptions())
       } catch (e) {
         verdict = 'selftest.microphone'
         throw e
       }
-      pass('microphone', mic.getAudioTracks()[0]?.label || 'default')
+      const label = mic.getAudioTracks()[0]?.label
+      pass(
+        'microphone',
+        label ? { key: 'selftest.detail.microphone', params: { name: label } } : { key: 'devices.default' }
+      )
 
       const send = (connectionId: string) => (data: Record<string, unknown>) =>
         void bridge.invoke('channel:send', { connectionId, sessionid, data }).catch(() => undefined)
@@ -98,19 +123,23 @@ export const useSelfTestStore = defineStore('self-test', () => {
       const remote = new Promise<MediaStream>((resolve) => device!.once('remoteStream', resolve))
       const connected = new Promise<void>((resolve, reject) =>
         device!.on('state', (s) =>
-          s === 'live' ? resolve() : s === 'failed' ? reject(new Error('ICE failed')) : undefined
+          s === 'live'
+            ? resolve()
+            : s === 'failed'
+              ? reject(new StepFailure({ key: 'ice.failed' }))
+              : undefined
         )
       )
       await device.start()
       try {
-        await within(SELF_TEST_LIMITS.stageTimeoutMs, 'ICE', connected)
+        await within(SELF_TEST_LIMITS.stageTimeoutMs, connected)
       } catch (e) {
         verdict = 'selftest.ice'
         throw e
       }
-      pass('ice', device.iceState)
+      pass('ice', { key: `ice.${device.iceState}` })
 
-      const stream = await within(SELF_TEST_LIMITS.stageTimeoutMs, 'remote audio', remote)
+      const stream = await within(SELF_TEST_LIMITS.stageTimeoutMs, remote)
       // Chromium feeds remote WebRTC audio to WebAudio only while a media element plays it.
       sink = new Audio()
       sink.muted = true
@@ -131,21 +160,21 @@ export const useSelfTestStore = defineStore('self-test', () => {
         : 0
       if (packetsReceived === 0) {
         verdict = 'selftest.rtp'
-        throw new Error('no audio packets arrived')
+        throw new StepFailure({ key: 'selftest.detail.noPackets' })
       }
-      pass('rtp', String(packetsReceived))
+      pass('rtp', { key: 'selftest.detail.packets', params: { count: packetsReceived } })
       if (loudest < SELF_TEST_LIMITS.audibleDbfs) {
         verdict = 'selftest.silent'
-        throw new Error(`level ${loudest.toFixed(1)} dBFS`)
+        throw new StepFailure(dbfs(loudest))
       }
-      pass('level', `${loudest.toFixed(1)} dBFS`)
+      pass('level', dbfs(loudest))
     } catch (e) {
       if (verdict === 'selftest.ok') verdict = 'selftest.failed'
       const failed: SelfTestStep =
         (['server', 'channel', 'microphone', 'ice', 'rtp', 'level'] as const).find(
           (s) => !steps.some((x) => x.step === s)
         ) ?? 'level'
-      steps.push({ step: failed, ok: false, detail: errorMessage(e) })
+      steps.push({ step: failed, ok: false, detail: failureDetail(e) })
     } finally {
       meter?.dispose()
       if (sink) sink.srcObject = null

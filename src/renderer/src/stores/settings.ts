@@ -7,30 +7,52 @@ import {
   type Settings
 } from '@shared/contract'
 import { useBridge } from '../services/bridge'
+import { errorMessage } from './channel-events'
+import type { StoreError } from './device'
 
 /** Settings kept by the main process (user-data folder); every window sees changes live. */
 export const useSettingsStore = defineStore('settings', () => {
   const settings = ref<Settings>({ ...DEFAULT_SETTINGS })
   const loaded = ref(false)
+  /** What the main process last confirmed: a change it refuses goes back to this. */
+  let saved: Settings = settings.value
+  /** The last change that could not be saved, until dismissed. */
+  const saveError = ref<StoreError | null>(null)
   let off: (() => void) | null = null
 
   async function load(): Promise<void> {
-    off ??= useBridge().on('settings:changed', (s) => (settings.value = s))
-    settings.value = await useBridge().invoke('settings:get')
+    off ??= useBridge().on('settings:changed', (s) => (saved = settings.value = s))
+    saved = settings.value = await useBridge().invoke('settings:get')
     loaded.value = true
   }
 
   /** Changes on their way to the main process (saved once this is 0). */
   const saving = ref(0)
 
-  async function update(patch: Partial<Settings>): Promise<void> {
+  /**
+   * Shows the change at once and saves it; false when it could not be saved. Never rejects: a
+   * failure is kept in saveError and the changed fields show their saved values again, so the
+   * screen never shows a value that is not saved.
+   */
+  async function update(patch: Partial<Settings>): Promise<boolean> {
     settings.value = { ...settings.value, ...patch }
     saving.value++
     try {
-      settings.value = await useBridge().invoke('settings:set', patch)
+      saved = settings.value = await useBridge().invoke('settings:set', patch)
+      return true
+    } catch (e) {
+      // Only the fields of this change: others may still be on their way.
+      const undo = Object.fromEntries(Object.keys(patch).map((k) => [k, saved[k as keyof Settings]]))
+      settings.value = { ...settings.value, ...undo }
+      saveError.value = { key: 'settings.saveFailed', detail: errorMessage(e) }
+      return false
     } finally {
       saving.value--
     }
+  }
+
+  function dismissSaveError(): void {
+    saveError.value = null
   }
 
   /** Echo cancellation, noise suppression, auto gain of the selected (or given) microphone. */
@@ -41,8 +63,8 @@ export const useSettingsStore = defineStore('settings', () => {
   async function setProcessing(
     patch: Partial<AudioProcessing>,
     deviceId = settings.value.inputDeviceId
-  ): Promise<void> {
-    await update({
+  ): Promise<boolean> {
+    return update({
       audioProcessing: {
         ...settings.value.audioProcessing,
         [deviceId]: { ...processing(deviceId), ...patch }
@@ -56,5 +78,16 @@ export const useSettingsStore = defineStore('settings', () => {
     return { ...(id ? { deviceId: id } : {}), ...processing(id) }
   }
 
-  return { settings, loaded, saving, load, update, processing, setProcessing, microphoneOptions }
+  return {
+    settings,
+    loaded,
+    saving,
+    saveError,
+    load,
+    update,
+    dismissSaveError,
+    processing,
+    setProcessing,
+    microphoneOptions
+  }
 })

@@ -9,12 +9,12 @@ export const useZonesStore = defineStore('zones', () => {
   const settings = useSettingsStore()
   const zones = computed<Zone[]>(() => settings.settings.zones)
 
+  /** The zone added; null when the name is empty, the zones are full or the save failed. */
   async function addZone(name: string): Promise<Zone | null> {
     const trimmed = name.trim()
     if (!trimmed || zones.value.length >= DIRECTORY_LIMITS.maxZones) return null
     const zone = { id: randomId('Z'), name: trimmed }
-    await settings.update({ zones: [...zones.value, zone] })
-    return zone
+    return (await settings.update({ zones: [...zones.value, zone] })) ? zone : null
   }
 
   async function renameZone(id: string, name: string): Promise<void> {
