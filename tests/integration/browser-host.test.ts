@@ -6,6 +6,7 @@ import WebSocket from 'ws'
 import { AppCore } from '../../src/main/core/app-core'
 import { BrowserHost } from '../../src/main/host/browser-host'
 import type { BridgeHostMessage } from '../../src/shared/contract'
+import { startHostProcess } from '../helpers/host-process'
 
 let core: AppCore
 let host: BrowserHost
@@ -230,4 +231,29 @@ describe('browser host', () => {
     expect(again.settings.get()).not.toHaveProperty('bogus')
     await again.stop()
   })
+})
+
+describe('npm run host --host-limit', () => {
+  it('gives the host its limits: with maxPages=2 a third /bridge socket gets 503', async () => {
+    const proc = await startHostProcess(undefined, ['--host-limit', 'maxPages=2'])
+    const pages: WebSocket[] = []
+    try {
+      const statuses: number[] = []
+      for (let i = 0; i < 3; i++) {
+        const ws = new WebSocket(`ws://127.0.0.1:${proc.port}/bridge?token=${proc.token}`)
+        pages.push(ws)
+        statuses.push(
+          await new Promise<number>((resolve) => {
+            ws.once('open', () => resolve(101))
+            ws.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0))
+            ws.once('error', () => resolve(0))
+          })
+        )
+      }
+      expect(statuses).toEqual([101, 101, 503])
+    } finally {
+      for (const ws of pages) ws.terminate()
+      await proc.stop()
+    }
+  }, 40_000)
 })

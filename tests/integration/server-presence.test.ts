@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { ChannelServer } from '../../src/main/channel/server'
-import { MAX_PRESENCE_SUBSCRIBERS } from '../../src/main/channel/presence'
+import { DEFAULT_LIMITS } from '../../src/main/channel/limits'
 import { RawClient, settle } from '../helpers/raw-client'
 
 const OPERATOR_TOKEN = 'operator-secret-1'
@@ -102,7 +102,7 @@ describe('presence (list_sessions)', () => {
   it('bounds the operator connections that follow sessions, and frees the place of one that closed', async () => {
     const url = await start(OPERATOR_TOKEN)
     const operators: RawClient[] = []
-    for (let i = 0; i < MAX_PRESENCE_SUBSCRIBERS; i++) {
+    for (let i = 0; i < DEFAULT_LIMITS.maxPresenceSubscribers; i++) {
       const c = await authed(url, `op-${i}`)
       expect(await c.request(list({ operator_token: OPERATOR_TOKEN, subscribe: true }))).toMatchObject({
         result_cd: 200

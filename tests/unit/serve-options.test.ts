@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { DEFAULT_SERVE_PORT, parseServeArgs } from '../../src/main/cli/serve-options'
+import { REDIS_LIMITS } from '../../src/main/channel/redis/redis-registry'
+import { DEFAULT_SERVE_PORT, SERVE_USAGE, parseServeArgs } from '../../src/main/cli/serve-options'
 
 const dir = mkdtempSync(join(tmpdir(), 'genie-serve-options-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
@@ -14,6 +15,7 @@ describe('parseServeArgs', () => {
       help: false,
       logLevel: 'info',
       redisUrl: null,
+      redisLimits: {},
       server: {
         host: '127.0.0.1',
         port: DEFAULT_SERVE_PORT,
@@ -135,5 +137,110 @@ describe('parseServeArgs', () => {
     expect(
       parseServeArgs(['--limit', 'sweepIntervalMs=2147483647', '--limit', 'framesPerWindow=1']).server.limits
     ).toEqual({ sweepIntervalMs: 2_147_483_647, framesPerWindow: 1 })
+  })
+
+  it('takes the presence subscriber cap as a limit like any other', () => {
+    expect(parseServeArgs(['--limit', 'maxPresenceSubscribers=1']).server.limits).toEqual({
+      maxPresenceSubscribers: 1
+    })
+    expect(parseServeArgs(['--limit', 'maxPresenceSubscribers=0']).server.limits).toEqual({
+      maxPresenceSubscribers: 0
+    })
+    expect(() => parseServeArgs(['--limit', 'maxPresenceSubscribers=-1'])).toThrow(
+      /^--limit maxPresenceSubscribers must be at least 0, got -1$/
+    )
+  })
+})
+
+describe('parseServeArgs: --redis-limit', () => {
+  const redis = ['--redis', 'redis://127.0.0.1:6390']
+
+  it('passes Redis store and client limits on, by name', () => {
+    const config = parseServeArgs([
+      ...redis,
+      '--redis-limit',
+      'commandTimeoutMs=500',
+      '--redis-limit=inboxBlockMs=200',
+      '--redis-limit',
+      'inboxRetryDelayMs=50',
+      '--redis-limit',
+      'heartbeatIntervalMs=250',
+      '--redis-limit',
+      'heartbeatIntervalMs=300'
+    ])
+    expect(config.redisLimits).toEqual({
+      commandTimeoutMs: 500,
+      inboxBlockMs: 200,
+      inboxRetryDelayMs: 50,
+      heartbeatIntervalMs: 300
+    })
+    // The Redis limits are their own: the server's stay as they were.
+    expect(config.server.limits).toEqual({})
+    expect(parseServeArgs([], { GENIE_BRIDGE_REDIS: 'redis://r:1' }).redisLimits).toEqual({})
+    expect(
+      parseServeArgs(['--redis-limit', 'sweepBatch=10'], { GENIE_BRIDGE_REDIS: 'redis://r:1' }).redisLimits
+    ).toEqual({ sweepBatch: 10 })
+  })
+
+  it('refuses names it does not know, listing those it does', () => {
+    const known = new RegExp(
+      `^--redis-limit takes name=value with name one of: ${Object.keys(REDIS_LIMITS).join(', ')}$`
+    )
+    for (const pair of ['nope=1', 'toString=1', '__proto__=1', 'framesPerWindow=1', 'commandTimeoutMs='])
+      expect(() => parseServeArgs([...redis, '--redis-limit', pair]), pair).toThrow(known)
+  })
+
+  it('holds each value to the rule of --limit, every one at least 1', () => {
+    const cases: [string, RegExp][] = [
+      ['sweepBatch=0', /^--redis-limit sweepBatch must be at least 1, got 0$/],
+      ['sessionTtlMs=0', /^--redis-limit sessionTtlMs must be at least 1, got 0$/],
+      ['inboxReadCount=1.5', /^--redis-limit inboxReadCount must be a whole number, got 1\.5$/],
+      [
+        'pingIntervalMs=soon',
+        /^--redis-limit pingIntervalMs must be a whole number of milliseconds, got "soon"$/
+      ],
+      [
+        'nodeTimeoutMs=2147483648',
+        /^--redis-limit nodeTimeoutMs must be at most 2147483647 ms \(about 24\.8 days, the longest delay Node's timers take\), got 2147483648$/
+      ]
+    ]
+    for (const [pair, message] of cases)
+      expect(() => parseServeArgs([...redis, '--redis-limit', pair]), pair).toThrow(message)
+  })
+
+  it('refuses an inbox wait that is not below the command timeout, saying what to change', () => {
+    const message =
+      /^--redis-limit inboxBlockMs \(1000 ms\) must be below commandTimeoutMs \(1000 ms\): .*lower inboxBlockMs or raise commandTimeoutMs$/
+    expect(() => parseServeArgs([...redis, '--redis-limit', 'commandTimeoutMs=1000'])).toThrow(message)
+    expect(() =>
+      parseServeArgs([
+        ...redis,
+        '--redis-limit',
+        'inboxBlockMs=3000',
+        '--redis-limit',
+        'commandTimeoutMs=2500'
+      ])
+    ).toThrow(/^--redis-limit inboxBlockMs \(3000 ms\) must be below commandTimeoutMs \(2500 ms\)/)
+    expect(
+      parseServeArgs([
+        ...redis,
+        '--redis-limit',
+        'commandTimeoutMs=1000',
+        '--redis-limit',
+        'inboxBlockMs=999'
+      ]).redisLimits
+    ).toEqual({ commandTimeoutMs: 1000, inboxBlockMs: 999 })
+  })
+
+  it('needs --redis: without it there is nothing to apply them to', () => {
+    expect(() => parseServeArgs(['--redis-limit', 'sweepBatch=10'])).toThrow(
+      /^--redis-limit needs --redis URL \(or \$GENIE_BRIDGE_REDIS\)/
+    )
+  })
+
+  it('is in the usage text, with every name', () => {
+    expect(SERVE_USAGE).toContain('--redis-limit NAME=VALUE')
+    for (const name of Object.keys(REDIS_LIMITS)) expect(SERVE_USAGE).toContain(name)
+    expect(SERVE_USAGE).toContain('maxPresenceSubscribers')
   })
 })

@@ -72,6 +72,12 @@ export interface ServerLimits {
   graceBufferBytes: number
   /** Bytes held for all absent members together; beyond, the grace of the one adding ends. */
   graceBufferTotalBytes: number
+  /**
+   * Operator connections following sessions at once (presence); one more gets 409. Each one is
+   * written on every session change, so the fan-out is bounded like every other; 0 lets operators
+   * list sessions but not follow them.
+   */
+  maxPresenceSubscribers: number
 }
 
 export const DEFAULT_LIMITS: Readonly<ServerLimits> = Object.freeze({
@@ -97,7 +103,8 @@ export const DEFAULT_LIMITS: Readonly<ServerLimits> = Object.freeze({
   reconnectGraceMs: 20_000,
   graceBufferFrames: 1_000,
   graceBufferBytes: 1024 * 1024,
-  graceBufferTotalBytes: 64 * 1024 * 1024
+  graceBufferTotalBytes: 64 * 1024 * 1024,
+  maxPresenceSubscribers: 16
 })
 
 /** WebSocket close codes the server uses, so clients and tests can tell why they were closed. */
@@ -150,15 +157,18 @@ export function isLimitName(name: string): name is keyof ServerLimits {
 /**
  * What is wrong with `value` for the limit `name`, or null when it can be used: the one rule for
  * options and command lines alike. Every limit counts something (milliseconds, bytes, frames,
- * sockets, levels), so all are whole numbers; the *Ms ones are timer delays.
+ * sockets, levels), so all are whole numbers; the *Ms ones are timer delays. `min` is for limits
+ * of other parts (the Redis store, the browser host); a server limit knows its own.
  */
-export function limitProblem(name: keyof ServerLimits, value: unknown): string | null {
+export function limitProblem(name: keyof ServerLimits, value: unknown): string | null
+export function limitProblem(name: string, value: unknown, min: number): string | null
+export function limitProblem(name: string, value: unknown, min?: number): string | null {
   const timer = name.endsWith('Ms')
-  const min = AT_LEAST_ONE.has(name) ? 1 : 0
+  const least = min ?? (AT_LEAST_ONE.has(name as keyof ServerLimits) ? 1 : 0)
   const got = `, got ${typeof value === 'string' ? JSON.stringify(value) : String(value)}`
   if (typeof value !== 'number' || !Number.isInteger(value))
     return `must be a whole number${timer ? ' of milliseconds' : ''}${got}`
-  if (value < min) return `must be at least ${min}${got}`
+  if (value < least) return `must be at least ${least}${got}`
   if (timer && value > MAX_TIMER_MS)
     return `must be at most ${MAX_TIMER_MS} ms (about 24.8 days, the longest delay Node's timers take)${got}`
   if (value > Number.MAX_SAFE_INTEGER) return `must be at most ${Number.MAX_SAFE_INTEGER}${got}`

@@ -17,9 +17,6 @@ export const LIST_SESSIONS = 'list_sessions'
 export const SESSION_STARTED = 'session_started'
 export const SESSION_ENDED = 'session_ended'
 
-/** Operator connections following sessions at once, at most: each one is written on every change. */
-export const MAX_PRESENCE_SUBSCRIBERS = 16
-
 /** A listed session: `uuid` is the one that created it (the speaker's ContainerId). */
 export type PresenceSession = LiveSession
 
@@ -41,7 +38,9 @@ export class Presence<C extends ConnectionView> {
   constructor(
     token: string | null,
     private readonly send: (conn: C, frame: Frame) => void,
-    private readonly sessions: () => Iterable<SessionView>
+    private readonly sessions: () => Iterable<SessionView>,
+    /** ServerLimits.maxPresenceSubscribers. */
+    private readonly maxSubscribers: number
   ) {
     this.digest = token ? hash(token) : null
   }
@@ -63,12 +62,12 @@ export class Presence<C extends ConnectionView> {
     }
     this.prune()
     if (req['subscribe'] === true && !this.subscribers.has(conn)) {
-      if (this.subscribers.size >= MAX_PRESENCE_SUBSCRIBERS) {
+      if (this.subscribers.size >= this.maxSubscribers) {
         return this.send(conn, {
           msgtype: 'reply',
           operation: LIST_SESSIONS,
           result_cd: ResultCode.CONFLICT,
-          result_msg: `at most ${MAX_PRESENCE_SUBSCRIBERS} operator connections may follow sessions`,
+          result_msg: `at most ${this.maxSubscribers} operator connections may follow sessions`,
           ...(req.trxid !== undefined ? { trxid: req.trxid } : {})
         })
       }

@@ -22,7 +22,10 @@ import type { ReadinessCheck } from './server'
 export const REDIS_CLIENT_DEFAULTS = {
   /** A TCP connect (and handshake) that takes longer is abandoned and retried. */
   connectTimeoutMs: 2_000,
-  /** A command without an answer by then is rejected (the store reports it; readiness follows). */
+  /**
+   * A command not sent by then is rejected (the store reports it; readiness follows). node-redis 5
+   * stops this clock once the command is written: it does not bound the wait for the answer.
+   */
   commandTimeoutMs: 2_000,
   /** First reconnection delay; doubles per failed attempt up to reconnectMaxDelayMs. */
   reconnectMinDelayMs: 50,

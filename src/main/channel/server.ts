@@ -234,7 +234,8 @@ export class ChannelServer {
           ownerUuid: s.ownerUuid,
           channeltype: s.channeltype,
           members: { size: s.memberUuids.length }
-        }))
+        })),
+      this.limits.maxPresenceSubscribers
     )
     const ctx: RegistryContext = {
       limits: this.limits,

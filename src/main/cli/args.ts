@@ -59,3 +59,39 @@ export function portArg(name: string, raw: string | undefined, fallback: number)
   }
   return port
 }
+
+/** A set of named limits as a `--flag name=value` sets them: its defaults name them all. */
+export interface LimitFamily<L extends { [K in keyof L]: number }> {
+  defaults: Readonly<L>
+  /** What is wrong with `value` for `name`, or null (limits.ts: limitProblem). */
+  problem(name: keyof L & string, value: number | string): string | null
+}
+
+/**
+ * `--flag name=value` pairs (repeatable; the last of a name wins) as overrides of `family`, each
+ * value checked by the family's own rule; throws naming the flag, and the names it knows.
+ */
+export function limitArgs<L extends { [K in keyof L]: number }>(
+  flag: string,
+  values: readonly string[],
+  family: LimitFamily<L>
+): Partial<L> {
+  const out: Partial<L> = {}
+  for (const pair of values) {
+    const eq = pair.indexOf('=')
+    const name = eq < 0 ? pair : pair.slice(0, eq)
+    const raw = eq < 0 ? '' : pair.slice(eq + 1).trim()
+    if (!Object.hasOwn(family.defaults, name) || raw === '') {
+      throw new Error(
+        `--${flag} takes name=value with name one of: ${Object.keys(family.defaults).join(', ')}`
+      )
+    }
+    const key = name as keyof L & string
+    const value = Number(raw)
+    // Not a number at all: the message quotes what was typed rather than NaN.
+    const problem = family.problem(key, Number.isNaN(value) ? raw : value)
+    if (problem !== null) throw new RangeError(`--${flag} ${name} ${problem}`)
+    out[key] = value as L[keyof L & string]
+  }
+  return out
+}

@@ -4,9 +4,15 @@
  */
 import { readFileSync } from 'node:fs'
 import type { ChannelServerOptions } from '../channel/server'
-import { DEFAULT_LIMITS, type ServerLimits, isLimitName, limitProblem } from '../channel/limits'
+import { DEFAULT_LIMITS, type ServerLimits, limitProblem } from '../channel/limits'
+import {
+  REDIS_LIMITS,
+  type RedisLimits,
+  redisLimitProblem,
+  resolveRedisLimits
+} from '../channel/redis/redis-registry'
 import { LOG_LEVELS, type LogLevel, isLogLevel } from '../log'
-import { last, list, parseCommandLine, portArg } from './args'
+import { type LimitFamily, last, limitArgs, list, parseCommandLine, portArg } from './args'
 
 export const DEFAULT_SERVE_PORT = 8787
 /** Read when --token is not given, so that the token need not appear in the process list. */
@@ -34,6 +40,7 @@ export const SERVE_OPTIONS = {
   limit: { type: 'string', multiple: true },
   path: { type: 'string', multiple: true },
   redis: { type: 'string', multiple: true },
+  'redis-limit': { type: 'string', multiple: true },
   'log-level': { type: 'string', multiple: true }
 } as const
 
@@ -57,6 +64,9 @@ export const SERVE_USAGE = `usage: npm run serve -- [options]
                          comma-separated; default: any path, as KT's examples use several)
   --redis URL            share sessions with the other processes on this Redis (redis://HOST:PORT;
                          also read from $${REDIS_ENV}); without it sessions live in this process
+  --redis-limit NAME=VALUE
+                         with --redis, override a limit of the Redis store or its clients (repeatable;
+                         inboxBlockMs must stay below commandTimeoutMs): ${Object.keys(REDIS_LIMITS).join(', ')}
   --log-level LEVEL      JSON log lines on stderr from this level up: ${LOG_LEVELS.join(', ')}
                          (default ${DEFAULT_LOG_LEVEL}; also read from $${LOG_LEVEL_ENV})
   -h, --help             this text
@@ -71,6 +81,20 @@ export interface ServeConfig {
   logLevel: LogLevel
   /** Sessions on this Redis (shared with other processes), or null: in this process. */
   redisUrl: string | null
+  /** `--redis-limit` overrides (RedisRegistryOptions); only with a redisUrl. */
+  redisLimits: Partial<RedisLimits>
+}
+
+/** The channel server's limits, as `--limit` sets them. */
+export const SERVER_LIMIT_FAMILY: LimitFamily<ServerLimits> = {
+  defaults: DEFAULT_LIMITS,
+  problem: (name, value) => limitProblem(name, value)
+}
+
+/** The Redis store's and its clients' limits, as `--redis-limit` sets them. */
+export const REDIS_LIMIT_FAMILY: LimitFamily<RedisLimits> = {
+  defaults: REDIS_LIMITS,
+  problem: redisLimitProblem
 }
 
 export function parseServeArgs(argv: readonly string[], env: NodeJS.ProcessEnv = {}): ServeConfig {
@@ -78,10 +102,19 @@ export function parseServeArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
   const logLevel = last(v['log-level']) ?? env[LOG_LEVEL_ENV] ?? DEFAULT_LOG_LEVEL
   if (!isLogLevel(logLevel))
     throw new Error(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`)
-  if (v.help) return { help: true, server: {}, logLevel, redisUrl: null }
+  if (v.help) return { help: true, server: {}, logLevel, redisUrl: null, redisLimits: {} }
   const redisUrl = last(v.redis) ?? env[REDIS_ENV] ?? null
   if (redisUrl !== null && !/^rediss?:\/\/[^/]/.test(redisUrl))
     throw new Error(`--redis must be a redis:// or rediss:// URL, got "${redisUrl}"`)
+  const redisLimits = limitArgs('redis-limit', v['redis-limit'] ?? [], REDIS_LIMIT_FAMILY)
+  if (Object.keys(redisLimits).length > 0) {
+    if (redisUrl === null)
+      throw new Error(
+        `--redis-limit needs --redis URL (or $${REDIS_ENV}): without it there is no Redis to limit`
+      )
+    // Checked together here (inboxBlockMs below commandTimeoutMs), not first when Redis is reached.
+    resolveRedisLimits(redisLimits, '--redis-limit')
+  }
   const token = last(v.token) ?? env[TOKEN_ENV] ?? null
   const cert = readPem('tls-cert', last(v['tls-cert']))
   const key = readPem('tls-key', last(v['tls-key']))
@@ -90,6 +123,7 @@ export function parseServeArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
     help: false,
     logLevel,
     redisUrl,
+    redisLimits,
     server: {
       host: last(v.host) ?? '127.0.0.1',
       port: portArg('port', last(v.port), DEFAULT_SERVE_PORT),
@@ -108,21 +142,7 @@ export function parseServeArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
 
 /** `--limit name=value` pairs as channel server limit overrides. */
 export function limitOverrides(values: readonly string[]): Partial<ServerLimits> {
-  const out: Partial<ServerLimits> = {}
-  for (const pair of values) {
-    const eq = pair.indexOf('=')
-    const name = eq < 0 ? pair : pair.slice(0, eq)
-    const raw = eq < 0 ? '' : pair.slice(eq + 1).trim()
-    if (!isLimitName(name) || raw === '') {
-      throw new Error(`--limit takes name=value with name one of: ${Object.keys(DEFAULT_LIMITS).join(', ')}`)
-    }
-    const value = Number(raw)
-    // Not a number at all: the message quotes what was typed rather than NaN.
-    const problem = limitProblem(name, Number.isNaN(value) ? raw : value)
-    if (problem !== null) throw new RangeError(`--limit ${name} ${problem}`)
-    out[name] = value
-  }
-  return out
+  return limitArgs('limit', values, SERVER_LIMIT_FAMILY)
 }
 
 function readPem(name: string, file: string | undefined): Buffer | undefined {

@@ -38,6 +38,7 @@ async function main(): Promise<void> {
       ? {
           registry: (ctx) =>
             (redis = new RedisRegistry(ctx, {
+              ...config.redisLimits,
               url: redisUrl,
               logger: log.child({ component: 'redis' }),
               metrics: metrics.redis

@@ -32,10 +32,16 @@ import {
 import type { Logger } from '../../log'
 import type { Connection, FrameWriter } from '../connection'
 import { EnvelopeMemo, FALL_BACK, readDataEnvelope } from '../data-envelope'
-import type { ServerLimits } from '../limits'
+import { type ServerLimits, limitProblem } from '../limits'
 import type { RedisMetrics } from '../metrics'
 import type { RegistryContext, SessionView } from '../memory-registry'
-import { type RedisClient, createRedisClient, redisAddress } from '../redis-client'
+import {
+  REDIS_CLIENT_DEFAULTS,
+  type RedisClient,
+  type RedisClientLimits,
+  createRedisClient,
+  redisAddress
+} from '../redis-client'
 import type { RegistryStats, SessionInfo, SessionRegistry } from '../registry'
 import type { ReadinessCheck } from '../server'
 import { checkSessionId, newSessionId, newToken, tokenOf } from '../session-rules'
@@ -58,6 +64,13 @@ export const REDIS_REGISTRY_DEFAULTS = {
   inboxMaxEntries: 100_000,
   /** Entries read from the inbox at once. */
   inboxReadCount: 512,
+  /**
+   * An inbox read waits this long for new entries, then asks again. Kept below the clients'
+   * commandTimeoutMs (resolveRedisLimits), so that a quiet inbox never looks like a stalled Redis.
+   */
+  inboxBlockMs: 1_000,
+  /** After a failed inbox read, the next one waits this long: a Redis that is down is not spun on. */
+  inboxRetryDelayMs: 200,
   /** Session keys live this long after their last refresh (members refresh them while connected). */
   sessionTtlMs: 5 * 60_000,
   /** How often a process refreshes the keys of the sessions its connections are in. */
@@ -68,7 +81,53 @@ export const REDIS_REGISTRY_DEFAULTS = {
 
 export type RedisRegistryLimits = { -readonly [K in keyof typeof REDIS_REGISTRY_DEFAULTS]: number }
 
-export interface RedisRegistryOptions extends Partial<RedisRegistryLimits> {
+/** The registry's limits and its Redis clients' (REDIS_CLIENT_DEFAULTS), by one set of names. */
+export type RedisLimits = RedisRegistryLimits & RedisClientLimits
+
+export const REDIS_LIMITS: Readonly<RedisLimits> = Object.freeze({
+  ...REDIS_CLIENT_DEFAULTS,
+  ...REDIS_REGISTRY_DEFAULTS
+})
+
+/**
+ * What is wrong with `value` for the Redis limit `name`, or null: the server limits' rule, and
+ * every one at least 1 (a 0 would spin a loop, expire keys at once, or read and reap nothing).
+ */
+export function redisLimitProblem(name: keyof RedisLimits, value: unknown): string | null {
+  return limitProblem(name, value, 1)
+}
+
+/**
+ * The Redis limits with `overrides` applied, or a RangeError saying what to change; `label` names
+ * them in it (the command line passes its flag).
+ */
+export function resolveRedisLimits(overrides: Partial<RedisLimits> = {}, label = 'Redis limit'): RedisLimits {
+  const limits: RedisLimits = { ...REDIS_LIMITS }
+  for (const [key, value] of Object.entries(overrides)) {
+    if (!isRedisLimitName(key))
+      throw new RangeError(`unknown ${label} "${key}"; known: ${Object.keys(REDIS_LIMITS).join(', ')}`)
+    if (value !== undefined) limits[key] = value
+  }
+  for (const key of Object.keys(limits) as (keyof RedisLimits)[]) {
+    const problem = redisLimitProblem(key, limits[key])
+    if (problem !== null) throw new RangeError(`${label} ${key} ${problem}`)
+  }
+  if (limits.inboxBlockMs >= limits.commandTimeoutMs) {
+    throw new RangeError(
+      `${label} inboxBlockMs (${limits.inboxBlockMs} ms) must be below commandTimeoutMs ` +
+        `(${limits.commandTimeoutMs} ms): an inbox read answers only when its wait ends, and a ` +
+        'command is given commandTimeoutMs to answer; lower inboxBlockMs or raise commandTimeoutMs'
+    )
+  }
+  return limits
+}
+
+/** Whether `name` is a Redis limit (its own name, not one inherited such as "toString"). */
+export function isRedisLimitName(name: string): name is keyof RedisLimits {
+  return Object.hasOwn(REDIS_LIMITS, name)
+}
+
+export interface RedisRegistryOptions extends Partial<RedisLimits> {
   url: string
   /** Key prefix, so that several services can share one Redis. */
   prefix?: string
@@ -94,7 +153,7 @@ export class RedisRegistry implements SessionRegistry {
   private readonly ctx: RegistryContext
   private readonly limits: ServerLimits
   private readonly writer: FrameWriter
-  private readonly own: RedisRegistryLimits
+  private readonly own: RedisLimits
   private readonly prefix: string
   private readonly client: RedisClient
   private reader: RedisClient
@@ -142,13 +201,14 @@ export class RedisRegistry implements SessionRegistry {
     this.ctx = ctx
     this.limits = ctx.limits
     this.writer = ctx.writer
-    this.own = { ...REDIS_REGISTRY_DEFAULTS, ...definedOnly(options) }
+    this.own = resolveRedisLimits(definedOnly(options))
     this.prefix = options.prefix ?? 'gb:'
     this.url = options.url
     this.log = options.logger
     this.metrics = options.metrics
     const settings = {
       url: options.url,
+      ...clientLimits(this.own),
       ...(options.logger ? { logger: options.logger } : {}),
       ...(options.metrics ? { metrics: options.metrics } : {})
     }
@@ -698,13 +758,13 @@ export class RedisRegistry implements SessionRegistry {
     while (!this.stopped) {
       let reply: unknown
       try {
-        // Blocks at most a second, well within the client's command timeout.
+        // Waits below the clients' command timeout (resolveRedisLimits): a quiet inbox is no fault.
         reply = await this.reader.sendCommand([
           'XREAD',
           'COUNT',
           String(this.own.inboxReadCount),
           'BLOCK',
-          '1000',
+          String(this.own.inboxBlockMs),
           'STREAMS',
           key,
           this.lastId
@@ -712,7 +772,7 @@ export class RedisRegistry implements SessionRegistry {
       } catch (e) {
         if (this.stopped) break
         this.fault('inbox', e)
-        await new Promise((r) => setTimeout(r, 200))
+        await new Promise((r) => setTimeout(r, this.own.inboxRetryDelayMs))
         continue
       }
       if (!Array.isArray(reply)) continue
@@ -849,11 +909,17 @@ function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e)
 }
 
-function definedOnly(options: RedisRegistryOptions): Partial<RedisRegistryLimits> {
-  const out: Partial<RedisRegistryLimits> = {}
-  for (const key of Object.keys(REDIS_REGISTRY_DEFAULTS) as (keyof RedisRegistryLimits)[]) {
+function definedOnly(options: RedisRegistryOptions): Partial<RedisLimits> {
+  const out: Partial<RedisLimits> = {}
+  for (const key of Object.keys(REDIS_LIMITS) as (keyof RedisLimits)[]) {
     const v = options[key]
     if (v !== undefined) out[key] = v
   }
+  return out
+}
+
+function clientLimits(limits: RedisLimits): RedisClientLimits {
+  const out = {} as RedisClientLimits
+  for (const key of Object.keys(REDIS_CLIENT_DEFAULTS) as (keyof RedisClientLimits)[]) out[key] = limits[key]
   return out
 }
