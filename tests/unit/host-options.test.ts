@@ -66,16 +66,17 @@ describe('parseHostArgs', () => {
   })
 
   it("takes --limit for the embedded server's limits and --host-limit for the host's own", () => {
-    // Both have a maxBufferedBytes and a closeTimeoutMs: the flag says whose.
+    // Both have a maxBufferedBytes and a closeTimeoutMs: the flag says whose. (The server's may not
+    // be below its graceBufferBytes, 1 MiB.)
     const config = parseHostArgs([
       '--limit',
-      'maxBufferedBytes=1000',
+      'maxBufferedBytes=2000000',
       '--host-limit',
       'maxBufferedBytes=2000',
       '--host-limit',
       'closeTimeoutMs=500'
     ])
-    expect(config.serverLimits).toEqual({ maxBufferedBytes: 1000 })
+    expect(config.serverLimits).toEqual({ maxBufferedBytes: 2_000_000 })
     expect(config.hostLimits).toEqual({ maxBufferedBytes: 2000, closeTimeoutMs: 500 })
   })
 
@@ -114,6 +115,35 @@ describe('parseHostArgs', () => {
     expect(() => parseHostArgs(['--port', 'x'])).toThrow(/^--port must be a whole number/)
     expect(() => parseHostArgs(['--log-level', 'loud'])).toThrow(/^--log-level must be one of /)
     expect(() => parseHostArgs(['--prot', '1'])).toThrow(/^unknown option --prot \(see --help\)$/)
+  })
+
+  it('refuses --limit values the embedded server would refuse together, naming both limits', () => {
+    expect(() => parseHostArgs(['--limit', 'maxBufferedBytes=0'])).toThrow(
+      /^--limit graceBufferBytes \(1048576 bytes\) must not exceed maxBufferedBytes \(0 bytes\): .*; lower graceBufferBytes or raise maxBufferedBytes$/
+    )
+    expect(() => parseHostArgs(['--limit', 'maxFrameBytes=300000'])).toThrow(
+      /^--limit maxPayloadBytes \(262144 bytes\) must be at least maxFrameBytes \(300000 bytes\): .*; raise maxPayloadBytes or lower maxFrameBytes$/
+    )
+    expect(
+      parseHostArgs(['--limit', 'maxBufferedBytes=0', '--limit', 'graceBufferBytes=0']).serverLimits
+    ).toEqual({ maxBufferedBytes: 0, graceBufferBytes: 0 })
+  })
+
+  it('quotes what was typed, so that a line break or an escape sequence in it cannot break the message', () => {
+    const cases: [string[], string][] = [
+      [
+        ['--log-level', 'a\nb'],
+        '--log-level must be one of fatal, error, warn, info, debug, trace, silent, got "a\\nb"'
+      ],
+      [
+        ['--port', '\u001b[31m1'],
+        '--port must be a whole number from 0 to 65535 (0 picks a free port), got "\\u001b[31m1"'
+      ],
+      [["--a'b\r"], `unknown option "--a'b\\r" (see --help)`],
+      [['-\u{10000}'], 'unknown option "-\u{10000}" (see --help)']
+    ]
+    for (const [argv, message] of cases)
+      expect(() => parseHostArgs(argv), JSON.stringify(argv)).toThrow(message)
   })
 
   it('lists both limit flags and every name in its usage text', () => {

@@ -73,12 +73,29 @@ describe('resolveLimits', () => {
     }
   })
 
-  it('checks limits against each other', () => {
+  it('checks limits against each other, naming both with their values and what to change', () => {
     expect(() => resolveLimits({ maxPayloadBytes: 1_000, maxFrameBytes: 2_000 })).toThrow(
-      /maxPayloadBytes must be at least maxFrameBytes/
+      /^limit maxPayloadBytes \(1000 bytes\) must be at least maxFrameBytes \(2000 bytes\): .*; raise maxPayloadBytes or lower maxFrameBytes$/
     )
     expect(() => resolveLimits({ graceBufferBytes: 2_000, maxBufferedBytes: 1_000 })).toThrow(
-      /graceBufferBytes must not exceed maxBufferedBytes/
+      /^limit graceBufferBytes \(2000 bytes\) must not exceed maxBufferedBytes \(1000 bytes\): .*; lower graceBufferBytes or raise maxBufferedBytes$/
+    )
+    // The other half of each pair at its default.
+    expect(() => resolveLimits({ maxBufferedBytes: 0 })).toThrow(
+      /^limit graceBufferBytes \(1048576 bytes\) must not exceed maxBufferedBytes \(0 bytes\)/
+    )
+    expect(resolveLimits({ maxBufferedBytes: 0, graceBufferBytes: 0 })).toMatchObject({
+      maxBufferedBytes: 0,
+      graceBufferBytes: 0
+    })
+  })
+
+  it('names its limits by the label it is given, as a command line names its flag', () => {
+    expect(() => resolveLimits({ maxFrameBytes: 300_000 }, '--limit')).toThrow(
+      /^--limit maxPayloadBytes \(262144 bytes\) must be at least maxFrameBytes \(300000 bytes\)/
+    )
+    expect(() => resolveLimits({ framesPerWindow: 0 }, '--limit')).toThrow(
+      /^--limit framesPerWindow must be at least 1, got 0$/
     )
   })
 

@@ -139,6 +139,109 @@ describe('parseServeArgs', () => {
     ).toEqual({ sweepIntervalMs: 2_147_483_647, framesPerWindow: 1 })
   })
 
+  it('refuses --limit values the server would refuse together, naming both limits and what to change', () => {
+    const grace = (g: number, b: number): RegExp =>
+      new RegExp(
+        `^--limit graceBufferBytes \\(${g} bytes\\) must not exceed maxBufferedBytes \\(${b} bytes\\): .*; lower graceBufferBytes or raise maxBufferedBytes$`
+      )
+    const payload =
+      /^--limit maxPayloadBytes \(262144 bytes\) must be at least maxFrameBytes \(300000 bytes\): .*; raise maxPayloadBytes or lower maxFrameBytes$/
+    const cases: [string[], RegExp][] = [
+      [['maxBufferedBytes=0'], grace(1_048_576, 0)],
+      [['graceBufferBytes=5000000'], grace(5_000_000, 4_194_304)],
+      [['maxFrameBytes=300000'], payload]
+    ]
+    for (const [pairs, message] of cases) {
+      const argv = pairs.flatMap((p) => ['--limit', p])
+      expect(() => parseServeArgs(argv), pairs.join(' ')).toThrow(RangeError)
+      expect(() => parseServeArgs(argv), pairs.join(' ')).toThrow(message)
+    }
+    // Changed together, they go.
+    expect(
+      parseServeArgs(['--limit', 'maxBufferedBytes=0', '--limit', 'graceBufferBytes=0']).server.limits
+    ).toEqual({ maxBufferedBytes: 0, graceBufferBytes: 0 })
+    expect(
+      parseServeArgs(['--limit', 'maxFrameBytes=300000', '--limit=maxPayloadBytes=300000']).server.limits
+    ).toEqual({ maxFrameBytes: 300_000, maxPayloadBytes: 300_000 })
+  })
+
+  it('names an unknown option or a stray argument whole, as typed, and an option by its real name', () => {
+    const cases: [string[], string][] = [
+      [["--a'b"], `unknown option "--a'b" (see --help)`],
+      [['--a b'], 'unknown option "--a b" (see --help)'],
+      [['--a<b'], 'unknown option "--a<b" (see --help)'],
+      [['--a=b'], 'unknown option --a (see --help)'],
+      [['--=='], 'unknown option --== (see --help)'],
+      [["-'"], `unknown option "-'" (see --help)`],
+      [['-\u{10000}'], 'unknown option "-\u{10000}" (see --help)'],
+      [['-hx'], 'unknown option -x in -hx (see --help)'],
+      [['-h\u{10000}'], 'unknown option "-\u{10000}" in "-h\u{10000}" (see --help)'],
+      [['-h-x'], 'unknown option -- in -h-x (see --help)'],
+      [["x'y"], `unexpected argument "x'y": options start with -- (see --help)`],
+      [[''], 'unexpected argument "": options start with -- (see --help)'],
+      [['--', '--port'], 'unexpected argument --port: options start with -- (see --help)'],
+      [['--help=x'], '--help takes no value'],
+      [['-h', '--port'], '--port needs a value']
+    ]
+    for (const [argv, message] of cases) {
+      let got = ''
+      try {
+        parseServeArgs(argv)
+      } catch (e) {
+        got = (e as Error).message
+      }
+      expect(got, JSON.stringify(argv)).toBe(message)
+    }
+  })
+
+  it('quotes what was typed, so that a line break or an escape sequence in it cannot break the message', () => {
+    const levels = 'fatal, error, warn, info, debug, trace, silent'
+    const cases: [string[], NodeJS.ProcessEnv, string][] = [
+      [['--log-level', 'in\nfo'], {}, `--log-level must be one of ${levels}, got "in\\nfo"`],
+      [
+        [],
+        { GENIE_BRIDGE_LOG_LEVEL: '\u001b[31mred' },
+        `--log-level must be one of ${levels}, got "\\u001b[31mred"`
+      ],
+      [['--redis', 'http://h\r\n'], {}, '--redis must be a redis:// or rediss:// URL, got "http://h\\r\\n"'],
+      [
+        [],
+        { GENIE_BRIDGE_REDIS: 'x\u001b]0;t\u0007' },
+        '--redis must be a redis:// or rediss:// URL, got "x\\u001b]0;t\\u0007"'
+      ],
+      [
+        ['--port', '8\n0'],
+        {},
+        '--port must be a whole number from 0 to 65535 (0 picks a free port), got "8\\n0"'
+      ],
+      [['--a\nb'], {}, 'unknown option "--a\\nb" (see --help)'],
+      [['x\u001b[2Jy'], {}, 'unexpected argument "x\\u001b[2Jy": options start with -- (see --help)'],
+      [
+        ['--tls-cert', join(dir, 'no\nfile.pem'), '--tls-key', join(dir, 'key.pem')],
+        {},
+        `cannot read --tls-cert ${JSON.stringify(join(dir, 'no\nfile.pem'))}: ENOENT: no such file or directory`
+      ],
+      [
+        ['--tls-cert', join(dir, 'cert.pem'), '--tls-key', join(dir, 'a\u0000b')],
+        {},
+        `cannot read --tls-key ${JSON.stringify(join(dir, 'a\u0000b'))}: a file name cannot hold a null character`
+      ]
+    ]
+    writeFileSync(join(dir, 'cert.pem'), 'CERT')
+    writeFileSync(join(dir, 'key.pem'), 'KEY')
+    for (const [argv, env, message] of cases) {
+      let got = ''
+      try {
+        parseServeArgs(argv, env)
+      } catch (e) {
+        got = (e as Error).message
+      }
+      expect(got, JSON.stringify([argv, env])).toBe(message)
+      // eslint-disable-next-line no-control-regex
+      expect(got).not.toMatch(/[\u0000-\u001f]/)
+    }
+  })
+
   it('takes the presence subscriber cap as a limit like any other', () => {
     expect(parseServeArgs(['--limit', 'maxPresenceSubscribers=1']).server.limits).toEqual({
       maxPresenceSubscribers: 1

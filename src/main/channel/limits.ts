@@ -175,25 +175,37 @@ export function limitProblem(name: string, value: unknown, min?: number): string
   return null
 }
 
-export function resolveLimits(overrides: Partial<ServerLimits> = {}): ServerLimits {
+/**
+ * The limits with `overrides` applied, or a RangeError saying what to change: each value by
+ * limitProblem, then the pairs that only work together. `label` names them in it (the command
+ * lines pass their flag).
+ */
+export function resolveLimits(overrides: Partial<ServerLimits> = {}, label = 'limit'): ServerLimits {
   const limits = { ...DEFAULT_LIMITS }
   for (const [key, value] of Object.entries(overrides)) {
     if (!isLimitName(key)) {
-      throw new RangeError(`unknown limit "${key}"; known: ${Object.keys(DEFAULT_LIMITS).join(', ')}`)
+      throw new RangeError(`unknown ${label} "${key}"; known: ${Object.keys(DEFAULT_LIMITS).join(', ')}`)
     }
     if (value !== undefined) limits[key] = value
   }
   for (const key of Object.keys(limits) as (keyof ServerLimits)[]) {
     const problem = limitProblem(key, limits[key])
-    if (problem !== null) throw new RangeError(`limit ${key} ${problem}`)
+    if (problem !== null) throw new RangeError(`${label} ${key} ${problem}`)
   }
   if (limits.maxPayloadBytes < limits.maxFrameBytes) {
-    throw new RangeError('limit maxPayloadBytes must be at least maxFrameBytes')
+    throw new RangeError(
+      `${label} maxPayloadBytes (${limits.maxPayloadBytes} bytes) must be at least maxFrameBytes ` +
+        `(${limits.maxFrameBytes} bytes): a frame above maxPayloadBytes closes the connection unread, ` +
+        'so the 413 for one above maxFrameBytes would never be sent; raise maxPayloadBytes or lower maxFrameBytes'
+    )
   }
   if (limits.graceBufferBytes > limits.maxBufferedBytes) {
-    // The held frames are written at once on return; more than the send-buffer cap would
-    // cut the returning client off as a slow reader.
-    throw new RangeError('limit graceBufferBytes must not exceed maxBufferedBytes')
+    throw new RangeError(
+      `${label} graceBufferBytes (${limits.graceBufferBytes} bytes) must not exceed maxBufferedBytes ` +
+        `(${limits.maxBufferedBytes} bytes): the frames held for an absent member are written at once ` +
+        'when it returns, and more than maxBufferedBytes would cut it off as a slow reader; ' +
+        'lower graceBufferBytes or raise maxBufferedBytes'
+    )
   }
   return limits
 }

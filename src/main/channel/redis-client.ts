@@ -8,13 +8,16 @@
  *   can answer its client (503) rather than hang.
  * - Reconnection with capped exponential backoff and jitter, forever: when Redis comes back, the
  *   server does too, and processes restarted together do not reconnect in lockstep.
+ * - Except before the first connection: connect() gives up after startTimeoutMs, and at once when
+ *   Redis refuses the credentials. A wrong URL or password is a mistake to report, not an outage
+ *   to wait out.
  * - A PING every pingIntervalMs: a connection that went silent is noticed and replaced.
  * - An 'error' listener always: node-redis emits one for every failed connection attempt, and an
  *   unhandled 'error' would end the process.
  *
  * Knows nothing of sessions: the store that uses it lives elsewhere.
  */
-import { type RedisClientOptions, type RedisClientType, createClient } from 'redis'
+import { ErrorReply, type RedisClientOptions, type RedisClientType, createClient } from 'redis'
 import type { Logger } from '../log'
 import type { RedisMetrics } from './metrics'
 import type { ReadinessCheck } from './server'
@@ -31,7 +34,12 @@ export const REDIS_CLIENT_DEFAULTS = {
   reconnectMinDelayMs: 50,
   reconnectMaxDelayMs: 2_000,
   /** Keeps an idle connection known to be alive. */
-  pingIntervalMs: 1_000
+  pingIntervalMs: 1_000,
+  /**
+   * connect() rejects when no connection was made within this long (the attempt under way then
+   * may add up to connectTimeoutMs). Once connected, reconnection never gives up.
+   */
+  startTimeoutMs: 5_000
 } as const
 
 export type RedisClientLimits = { -readonly [K in keyof typeof REDIS_CLIENT_DEFAULTS]: number }
@@ -58,11 +66,18 @@ export function reconnectDelay(
 }
 
 /**
- * A client configured as above; not connected yet (call `connect()`, which rejects after
- * connectTimeoutMs if Redis is not there, and keeps reconnecting in the background).
+ * A client configured as above; not connected yet. Its `connect()` resolves once Redis is
+ * reached, or rejects (and the client is closed) after startTimeoutMs without a connection, at
+ * once on an authentication failure, or when a peer that took the connection does not answer the
+ * handshake within connectTimeoutMs; the rejection's message says why.
  */
 export function createRedisClient(settings: RedisClientSettings): RedisClient {
   const limits: RedisClientLimits = { ...REDIS_CLIENT_DEFAULTS, ...definedOnly(settings) }
+  // Set while connect() waits for a first connection: until then failures count against it.
+  let startBy: number | null = null
+  // Why connect() was given up from outside node-redis (a handshake that never ended).
+  let abandoned: string | null = null
+  let handshake: ReturnType<typeof setTimeout> | undefined
   const options: RedisClientOptions = {
     url: settings.url,
     ...(settings.name ? { name: settings.name } : {}),
@@ -71,16 +86,51 @@ export function createRedisClient(settings: RedisClientSettings): RedisClient {
     commandOptions: { timeout: limits.commandTimeoutMs },
     socket: {
       connectTimeout: limits.connectTimeoutMs,
-      reconnectStrategy: (retries) => reconnectDelay(retries, limits)
+      reconnectStrategy: (retries, cause) => {
+        const delay = reconnectDelay(retries, limits)
+        // An Error makes node-redis stop and reject connect() with its message.
+        if (abandoned !== null) return new Error(abandoned)
+        if (startBy === null) return delay
+        if (isAuthFailure(cause)) return new Error(faultText(cause))
+        const left = startBy - Date.now()
+        if (left <= 0)
+          return new Error(`${faultText(cause)} (no connection within ${limits.startTimeoutMs} ms)`)
+        return Math.min(delay, left)
+      }
     }
   }
   const client = createClient(options) as RedisClient
+  // node-redis bounds the TCP connect but not the handshake after it: a peer that accepts and
+  // never answers (not a Redis server) would hold connect() forever.
+  const stopHandshakeTimer = (): void => clearTimeout(handshake)
+  client.on('connect', () => {
+    if (startBy === null) return
+    stopHandshakeTimer()
+    handshake = setTimeout(() => {
+      abandoned = `connected, but no reply to the handshake within ${limits.connectTimeoutMs} ms (is it a Redis server?)`
+      client.destroy()
+    }, limits.connectTimeoutMs)
+  })
+  client.on('ready', stopHandshakeTimer)
+  client.on('error', stopHandshakeTimer)
+  const connect = client.connect.bind(client)
+  client.connect = async () => {
+    startBy = Date.now() + limits.startTimeoutMs
+    abandoned = null
+    try {
+      return await connect()
+    } finally {
+      startBy = null
+      stopHandshakeTimer()
+    }
+  }
   // Passwords live in the URL: only host and port may be logged.
   const where = redisAddress(settings.url)
   let down = false
   client.on('error', (e: unknown) => {
     settings.metrics?.countError('connection')
-    if (!down)
+    // What node-redis reports after an abandoned handshake is its own teardown, not a fault.
+    if (!down && abandoned === null)
       settings.logger?.warn(
         { redis: where, fault: e instanceof Error ? e.message : String(e) },
         'redis connection fault'
@@ -92,6 +142,16 @@ export function createRedisClient(settings: RedisClientSettings): RedisClient {
     down = false
   })
   return client
+}
+
+/** Whether `e` is Redis refusing the connection's credentials (or asking for some). */
+export function isAuthFailure(e: unknown): boolean {
+  return e instanceof ErrorReply && /^(WRONGPASS|NOAUTH)\b|^ERR (invalid password|AUTH\b)/.test(e.message)
+}
+
+/** Without the full stop Redis ends its replies with: the text goes inside a sentence. */
+function faultText(e: unknown): string {
+  return (e instanceof Error ? e.message : String(e)).replace(/\.$/, '')
 }
 
 /** A readiness check that is false while `client` has no usable connection. */

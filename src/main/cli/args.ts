@@ -16,26 +16,104 @@ export function parseCommandLine<O extends OptionsConfig>(argv: readonly string[
   try {
     return parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }).values as Values<O>
   } catch (e) {
-    throw new Error(friendlyParseError(e))
+    throw new Error(friendlyParseError(e, argv, options))
   }
 }
 
-/** node:util's messages, reworded into one line with a pointer to --help. */
-function friendlyParseError(e: unknown): string {
-  const err = e as { code?: string; message?: string }
-  const message = String(err.message ?? e)
-  const option = /'(--?[^' <]+)/.exec(message)?.[1]
-  switch (err.code) {
-    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
-      return `unknown option ${option ?? message} (see --help)`
-    case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
-      return `unexpected argument ${/'([^']*)'/.exec(message)?.[1] ?? ''}: options start with -- (see --help)`
-    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
-      if (/does not take an argument/.test(message)) return `${option} takes no value`
-      return `${option} needs a value`
-    default:
-      return message
+/**
+ * Typed text as a message echoes it: JSON-quoted, so that a line break or an escape sequence in
+ * it stays visible and the message stays one line.
+ */
+export function quoted(text: string): string {
+  return JSON.stringify(text)
+}
+
+/** An option or argument as typed: bare when nothing in it can be misread, else quoted. */
+function shown(text: string): string {
+  return /^[\w.,:/@+=%~-]+$/.test(text) ? text : quoted(text)
+}
+
+type Token = NonNullable<ReturnType<typeof parseArgs>['tokens']>[number]
+type OptionToken = Extract<Token, { kind: 'option' }>
+
+/**
+ * node:util's error, reworded into one line with a pointer to --help. Its error carries only a
+ * code, and its message quotes the culprit unescaped, so the culprit is found again among the
+ * parser's tokens: the first token failing the check the code names (the strict parse stops at
+ * the first failing token, so none before it fails any check).
+ */
+function friendlyParseError(e: unknown, argv: readonly string[], options: OptionsConfig): string {
+  const code = (e as { code?: unknown }).code
+  let tokens: Token[] = []
+  try {
+    tokens = parseArgs({
+      args: [...argv],
+      options,
+      strict: false,
+      allowPositionals: true,
+      tokens: true
+    }).tokens
+  } catch {
+    // Left empty: the fallback below words the message.
   }
+  const isOption = (t: Token): t is OptionToken => t.kind === 'option'
+  switch (code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION': {
+      const t = tokens.filter(isOption).find((o) => !Object.hasOwn(options, o.name))
+      if (t) return `unknown option ${unknownOption(t, tokens, argv)} (see --help)`
+      break
+    }
+    case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL': {
+      const at = tokens.findIndex((o) => o.kind === 'positional')
+      const t = tokens[at]
+      if (t?.kind !== 'positional') break
+      // A - inside a short group (-h-x) is read as --, so the rest comes out as stray arguments
+      // that were never typed: the - is what to name.
+      const end = tokens.slice(0, at).findLast((o) => o.kind === 'option-terminator')
+      const group = argv[t.index] === t.value || end === undefined ? undefined : argv[end.index]
+      if (group !== undefined && group !== t.value) return `unknown option -- in ${shown(group)} (see --help)`
+      return `unexpected argument ${shown(t.value)}: options start with -- (see --help)`
+    }
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE': {
+      for (const t of tokens.filter(isOption)) {
+        const type = Object.hasOwn(options, t.name) ? options[t.name]!.type : undefined
+        if (type === 'boolean' && t.value !== undefined) return `--${t.name} takes no value`
+        // A value starting with - that was not given as --name=value is taken for a forgotten one.
+        const optionLike = !t.inlineValue && t.value !== undefined && t.value.length > 1 && t.value[0] === '-'
+        if (type === 'string' && (t.value === undefined || optionLike)) return `--${t.name} needs a value`
+      }
+      break
+    }
+  }
+  // Not one of the above (or not found again): node:util's own words, kept to one line.
+  const message = String((e as { message?: unknown }).message ?? e)
+  return `${quoted(message).slice(1, -1)} (see --help)`
+}
+
+/**
+ * An unknown option as typed. A short one inside a group (-hx) is named with its group; the
+ * parser splits a group by UTF-16 unit, so a character beyond the BMP is put back together.
+ */
+function unknownOption(t: OptionToken, tokens: readonly Token[], argv: readonly string[]): string {
+  const arg = argv[t.index] ?? t.rawName
+  // `--==` is read as the name "" with the value "=": named whole, not as "--".
+  if (t.rawName === '--') return shown(arg)
+  if (t.rawName.startsWith('--') || arg === t.rawName) return shown(t.rawName)
+  // The group's tokens come in order, one per unit after the leading -.
+  let at = 1 + tokens.slice(0, tokens.indexOf(t)).filter((o) => o.index === t.index).length
+  if (at > 1 && isLow(arg.charCodeAt(at)) && isHigh(arg.charCodeAt(at - 1))) at -= 1
+  const point = arg.codePointAt(at)
+  if (point === undefined) return shown(t.rawName)
+  const option = `-${String.fromCodePoint(point)}`
+  return option === arg ? shown(option) : `${shown(option)} in ${shown(arg)}`
+}
+
+function isHigh(unit: number): boolean {
+  return unit >= 0xd800 && unit <= 0xdbff
+}
+
+function isLow(unit: number): boolean {
+  return unit >= 0xdc00 && unit <= 0xdfff
 }
 
 /** The last of a repeated option (or the only one). */
@@ -55,7 +133,9 @@ export function portArg(name: string, raw: string | undefined, fallback: number)
   if (raw === undefined) return fallback
   const port = Number(raw)
   if (raw.trim() === '' || !Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new Error(`--${name} must be a whole number from 0 to 65535 (0 picks a free port), got "${raw}"`)
+    throw new Error(
+      `--${name} must be a whole number from 0 to 65535 (0 picks a free port), got ${quoted(raw)}`
+    )
   }
   return port
 }

@@ -5,7 +5,7 @@
 import { DEFAULT_LIMITS, type ServerLimits, limitProblem } from '../channel/limits'
 import { HOST_LIMITS, type HostLimits } from '../host/browser-host'
 import { LOG_LEVELS, type LogLevel, isLogLevel } from '../log'
-import { type LimitFamily, last, limitArgs, parseCommandLine, portArg } from './args'
+import { type LimitFamily, last, limitArgs, parseCommandLine, portArg, quoted } from './args'
 import { limitOverrides } from './serve-options'
 
 export const DEFAULT_HOST_PORT = 8780
@@ -89,7 +89,7 @@ export function parseHostArgs(argv: readonly string[]): HostConfig {
   if (config.help) return config
   const level = last(v['log-level']) ?? DEFAULT_HOST_LOG_LEVEL
   if (!isLogLevel(level))
-    throw new Error(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got "${level}"`)
+    throw new Error(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got ${quoted(level)}`)
   return {
     ...config,
     logLevel: level,

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs'
 import type { ChannelServerOptions } from '../channel/server'
-import { DEFAULT_LIMITS, type ServerLimits, limitProblem } from '../channel/limits'
+import { DEFAULT_LIMITS, type ServerLimits, limitProblem, resolveLimits } from '../channel/limits'
 import {
   REDIS_LIMITS,
   type RedisLimits,
@@ -12,7 +12,7 @@ import {
   resolveRedisLimits
 } from '../channel/redis/redis-registry'
 import { LOG_LEVELS, type LogLevel, isLogLevel } from '../log'
-import { type LimitFamily, last, limitArgs, list, parseCommandLine, portArg } from './args'
+import { type LimitFamily, last, limitArgs, list, parseCommandLine, portArg, quoted } from './args'
 
 export const DEFAULT_SERVE_PORT = 8787
 /** Read when --token is not given, so that the token need not appear in the process list. */
@@ -101,11 +101,11 @@ export function parseServeArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
   const v = parseCommandLine(argv, SERVE_OPTIONS)
   const logLevel = last(v['log-level']) ?? env[LOG_LEVEL_ENV] ?? DEFAULT_LOG_LEVEL
   if (!isLogLevel(logLevel))
-    throw new Error(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`)
+    throw new Error(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got ${quoted(logLevel)}`)
   if (v.help) return { help: true, server: {}, logLevel, redisUrl: null, redisLimits: {} }
   const redisUrl = last(v.redis) ?? env[REDIS_ENV] ?? null
   if (redisUrl !== null && !/^rediss?:\/\/[^/]/.test(redisUrl))
-    throw new Error(`--redis must be a redis:// or rediss:// URL, got "${redisUrl}"`)
+    throw new Error(`--redis must be a redis:// or rediss:// URL, got ${quoted(redisUrl)}`)
   const redisLimits = limitArgs('redis-limit', v['redis-limit'] ?? [], REDIS_LIMIT_FAMILY)
   if (Object.keys(redisLimits).length > 0) {
     if (redisUrl === null)
@@ -140,9 +140,14 @@ export function parseServeArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
   }
 }
 
-/** `--limit name=value` pairs as channel server limit overrides. */
+/**
+ * `--limit name=value` pairs as channel server limit overrides, checked together as the server
+ * will check them (maxPayloadBytes at least maxFrameBytes, …), so that it is refused here.
+ */
 export function limitOverrides(values: readonly string[]): Partial<ServerLimits> {
-  return limitArgs('limit', values, SERVER_LIMIT_FAMILY)
+  const overrides = limitArgs('limit', values, SERVER_LIMIT_FAMILY)
+  resolveLimits(overrides, '--limit')
+  return overrides
 }
 
 function readPem(name: string, file: string | undefined): Buffer | undefined {
@@ -150,6 +155,16 @@ function readPem(name: string, file: string | undefined): Buffer | undefined {
   try {
     return readFileSync(file)
   } catch (e) {
-    throw new Error(`cannot read --${name} ${file}: ${e instanceof Error ? e.message : String(e)}`)
+    throw new Error(`cannot read --${name} ${quoted(file)}: ${readProblem(e)}`)
   }
+}
+
+/** Why a file could not be read, without the path: the message has quoted it already. */
+function readProblem(e: unknown): string {
+  const err = e as NodeJS.ErrnoException
+  // Node's own message repeats the path raw ("ENOENT: no such file or directory, open '…'").
+  if (typeof err.syscall === 'string' && typeof err.message === 'string')
+    return err.path === undefined ? err.message : err.message.replace(`, ${err.syscall} '${err.path}'`, '')
+  if (err.code === 'ERR_INVALID_ARG_VALUE') return 'a file name cannot hold a null character'
+  return e instanceof Error ? e.message : String(e)
 }

@@ -2,7 +2,9 @@
  * Headless channel server: `npm run serve -- --host 127.0.0.1 --port 8787 [options]`, built to
  * out/cli/serve.js (scripts/build-cli.mjs). Prints `channel server listening on ws://HOST:PORT/channel`
  * first, then who may connect; JSON logs go to stderr. SIGTERM or SIGINT stops it gracefully:
- * /readyz turns 503 at once, members are told their sessions end, sockets close, exit 0.
+ * /readyz turns 503 at once, members are told their sessions end, sockets close, exit 0. With
+ * --redis, a Redis not reached at start (startTimeoutMs), refusing the credentials or not
+ * answering as Redis ends it with exit 1 and one line on stderr.
  */
 import pino from 'pino'
 import { MAX_TIMER_MS } from '../channel/limits'
@@ -10,7 +12,7 @@ import { ChannelMetrics } from '../channel/metrics'
 import { RedisRegistry } from '../channel/redis/redis-registry'
 import { ChannelServer } from '../channel/server'
 import { type Logger, createLogger, errorText } from '../log'
-import { SERVE_USAGE, parseServeArgs } from './serve-options'
+import { REDIS_ENV, SERVE_USAGE, parseServeArgs } from './serve-options'
 
 /** Past the server's own close timeout, a shutdown that still hangs ends the process anyway. */
 export const SHUTDOWN_GRACE_MS = 5_000
@@ -48,7 +50,10 @@ async function main(): Promise<void> {
   })
   if (redis !== null) {
     const store: RedisRegistry = redis
-    await store.start()
+    // Nothing listens yet: the process ends (non-zero), and the line says what to fix.
+    await store.start().catch((e: unknown) => {
+      throw new Error(`${errorText(e)}; check --redis / $${REDIS_ENV}`)
+    })
     server.addReadinessCheck(store.readinessCheck())
   }
   const url = await server.listen()

@@ -22,6 +22,7 @@
  *   created and the frames relayed on it.
  */
 import { createHash, randomBytes } from 'node:crypto'
+import { ReconnectStrategyError } from 'redis'
 import {
   type DataFrame,
   RESUME_TOKEN_KEY,
@@ -40,6 +41,7 @@ import {
   type RedisClient,
   type RedisClientLimits,
   createRedisClient,
+  isAuthFailure,
   redisAddress
 } from '../redis-client'
 import type { RegistryStats, SessionInfo, SessionRegistry } from '../registry'
@@ -216,16 +218,30 @@ export class RedisRegistry implements SessionRegistry {
     this.reader = createRedisClient({ ...settings, name: `genie-bridge:${this.node}:inbox` })
   }
 
-  /** Connects both clients and starts the heartbeat, the inbox reader and the probes. */
+  /**
+   * Connects both clients and starts the heartbeat, the inbox reader and the probes. Rejects,
+   * with both clients closed, when Redis cannot be reached within startTimeoutMs, refuses the
+   * credentials, or fails the first heartbeat.
+   */
   async start(): Promise<void> {
-    try {
-      await this.client.connect()
-      await this.reader.connect()
-    } catch (e) {
-      await this.stop()
-      throw new Error(`cannot reach Redis at ${redisAddress(this.url)}: ${message(e)}`)
+    // Side by side: both give up at the same time, not one startTimeoutMs after the other.
+    const [first, second] = await Promise.allSettled([this.client.connect(), this.reader.connect()])
+    const failed = first.status === 'rejected' ? first : second.status === 'rejected' ? second : null
+    if (failed !== null) {
+      this.abandon()
+      const e: unknown = failed.reason
+      const refused = e instanceof ReconnectStrategyError && isAuthFailure(e.socketError)
+      const where = redisAddress(this.url)
+      throw new Error(
+        `${refused ? `Redis at ${where} refused authentication` : `cannot reach Redis at ${where}`}: ${message(e)}`
+      )
     }
-    await this.heartbeat()
+    try {
+      await this.heartbeat()
+    } catch (e) {
+      this.abandon()
+      throw new Error(`Redis at ${redisAddress(this.url)} failed the first heartbeat: ${message(e)}`)
+    }
     // node-redis says 'ready' again at each reconnection (the first one came with connect()):
     // Redis may have restarted empty, so nothing is trusted until the epoch is checked.
     this.client.on('ready', () => {
@@ -451,6 +467,12 @@ export class RedisRegistry implements SessionRegistry {
     for (const t of this.timers) clearInterval(t)
     this.timers = []
     await Promise.allSettled([this.client.close(), this.reader.close()])
+  }
+
+  /** A start that failed: nothing to wait for, so whatever connected is dropped at once. */
+  private abandon(): void {
+    this.stopped = true
+    for (const c of [this.client, this.reader]) if (c.isOpen) c.destroy()
   }
 
   // ------------------------------------------------------------------------------------------
