@@ -179,10 +179,21 @@ test('saved speakers in zones are rejoined after a restart; zone push-to-talk, c
 })
 
 /** A console page on a browser host of its own (English), started with these zones. */
+/** A saved speaker as the settings hold it. */
+interface SpeakerEntry {
+  id: string
+  name: string
+  note: string
+  containerId: string
+  sessionid: string
+  zones: string[]
+}
+
 async function consoleWithZones(
-  zones: { id: string; name: string }[]
+  zones: { id: string; name: string }[],
+  directory: SpeakerEntry[] = []
 ): Promise<{ host: RunningHost; page: Page }> {
-  const host = await startHost(['--server', server.url], { settings: { language: 'en', zones } })
+  const host = await startHost(['--server', server.url], { settings: { language: 'en', zones, directory } })
   const page = await pageIn(host)
   await openConsoleAt(page, host)
   return { host, page }
@@ -335,6 +346,58 @@ test('removing a zone asks first: dismissed, the zone stays; confirmed, it goes'
     await expect(zone).toBeVisible()
     await clickConfirmed(zone.getByTestId('zone-remove'))
     await expect(zone).toHaveCount(0)
+  } finally {
+    await host.stop()
+  }
+})
+
+test('the buttons in each zone and speaker row are named after it, keeping their visible text', async () => {
+  skipInElectron('a console on a browser host of its own')
+  const speaker = (id: string, name: string, zones: string[]): SpeakerEntry => ({
+    id,
+    name,
+    note: '',
+    containerId: `K-${id}`,
+    sessionid: '',
+    zones
+  })
+  const { host, page } = await consoleWithZones(
+    [
+      { id: 'Z-LOBBY', name: 'Lobby' },
+      { id: 'Z-ANNEX', name: 'Annex' }
+    ],
+    [speaker('E-ALICE', 'Alice', ['Z-LOBBY']), speaker('E-BOB', 'Bob', ['Z-ANNEX'])]
+  )
+  try {
+    const zoneButtons = [
+      ['zone-talk', 'Talk to zone', 'Talk to zone {name}'],
+      ['zone-ptt', 'Hold to talk', 'Hold to talk to zone {name}'],
+      ['zone-rename', 'Rename', 'Rename zone {name}'],
+      ['zone-remove', 'Remove zone', 'Remove zone {name}']
+    ] as const
+    for (const name of ['Lobby', 'Annex'])
+      for (const [testid, text, label] of zoneButtons) {
+        const button = page.getByTestId(`zone-${name}`).getByTestId(testid)
+        await expect(button).toHaveText(text)
+        await expect(button).toHaveAccessibleName(label.replace('{name}', name))
+      }
+    const all = page.getByTestId('zone-all')
+    await expect(all.getByTestId('zone-talk')).toHaveAccessibleName('Talk to zone All-call')
+    await expect(all.getByTestId('zone-ptt')).toHaveAccessibleName('Hold to talk to zone All-call')
+
+    for (const name of ['Alice', 'Bob']) {
+      const row = page.getByTestId(`entry-${name}`)
+      await expect(row.getByTestId('entry-edit')).toHaveText('Edit')
+      await expect(row.getByTestId('entry-edit')).toHaveAccessibleName(`Edit speaker ${name}`)
+      await expect(row.getByTestId('entry-remove')).toHaveText('Remove')
+      await expect(row.getByTestId('entry-remove')).toHaveAccessibleName(`Remove speaker ${name}`)
+    }
+
+    // A name picks out one row's button, and that button acts on its own row.
+    await page.getByRole('button', { name: 'Edit speaker Bob', exact: true }).click()
+    await expect(page.getByTestId('directory-name')).toHaveValue('Bob')
+    await page.getByRole('button', { name: 'Rename zone Annex', exact: true }).click()
+    await expect(page.getByRole('textbox', { name: 'New name for zone Annex' })).toBeFocused()
   } finally {
     await host.stop()
   }

@@ -80,3 +80,29 @@ test('the speaker destroys its channel: the console drops the session and both a
   await device.getByTestId('device-create').click()
   await expect(device.getByTestId('device-session')).not.toHaveText('—')
 })
+
+test('the console ends a session only once the operator confirms: dismissed, the call stays up', async () => {
+  const device = await scenario.page()
+  const operator = await scenario.page({ toneHz: 1000 })
+  const sessionid = await liveCall(scenario.host(), device, operator)
+  const row = operator.getByTestId(`call-${sessionid}`)
+
+  let asked = ''
+  operator.once('dialog', (d) => {
+    asked = d.message()
+    void d.dismiss()
+  })
+  await row.getByTestId('console-destroy').click()
+  await expect.poll(() => asked).toContain(sessionid)
+  await expect(row).toHaveAttribute('data-state', 'live')
+  await expect(device.getByTestId('device-call-state')).toHaveAttribute('data-state', 'live')
+  await expect(device.getByTestId('device-session')).toHaveText(sessionid)
+  await expectTone(device, AUDIO, 1000)
+
+  await clickConfirmed(row.getByTestId('console-destroy'))
+  await expect(row).toHaveCount(0)
+  await expect(device.getByTestId('device-session')).toHaveText('—')
+  await expect
+    .poll(() => diagnostics(operator))
+    .toMatchObject({ peerConnections: 0, microphoneTracks: 0, uiTimers: 0 })
+})

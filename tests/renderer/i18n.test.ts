@@ -53,6 +53,23 @@ describe('message catalogs', () => {
   })
 })
 
+describe('messages that name one row', () => {
+  const keys = [
+    ['console.confirmDestroy', 'speaker'],
+    ['directory.editLabel', 'speaker'],
+    ['directory.removeLabel', 'speaker'],
+    ['zones.talkLabel', 'name'],
+    ['zones.holdLabel', 'name'],
+    ['zones.renameButtonLabel', 'name'],
+    ['zones.removeLabel', 'name']
+  ] as const
+  for (const lang of ['ko', 'en'] as const)
+    for (const [key, param] of keys)
+      it(`${lang}: ${key} names its ${param}`, () => {
+        expect(translate(lang, key, { [param]: 'K-HALL-7' })).toContain('K-HALL-7')
+      })
+})
+
 describe('language choice', () => {
   it('automatic is Korean on a Korean system and English elsewhere', () => {
     expect(resolveLanguage('auto', ['ko-KR', 'en-US'])).toBe('ko')

@@ -303,7 +303,15 @@ export const en = {
   'console.talkOnlyLabel': 'Talk to speaker {speaker} only',
   'console.volumeLabel': 'Volume of speaker {speaker}',
   'console.hangUpLabel': 'Hang up speaker {speaker}',
-  'console.destroyLabel': 'End session {speaker}'
+  'console.destroyLabel': 'End session {speaker}',
+  'console.confirmDestroy':
+    'End session {speaker}? Its channel is destroyed and the speaker is disconnected.',
+  'directory.editLabel': 'Edit speaker {speaker}',
+  'directory.removeLabel': 'Remove speaker {speaker}',
+  'zones.talkLabel': 'Talk to zone {name}',
+  'zones.holdLabel': 'Hold to talk to zone {name}',
+  'zones.renameButtonLabel': 'Rename zone {name}',
+  'zones.removeLabel': 'Remove zone {name}'
 } as const
 
 export type MessageKey = keyof typeof en

@@ -301,5 +301,12 @@ export const ko: Record<MessageKey, string> = {
   'console.talkOnlyLabel': '스피커 {speaker}에게만 말하기',
   'console.volumeLabel': '스피커 {speaker} 음량',
   'console.hangUpLabel': '스피커 {speaker} 통화 끊기',
-  'console.destroyLabel': '세션 {speaker} 종료'
+  'console.destroyLabel': '세션 {speaker} 종료',
+  'console.confirmDestroy': '세션 {speaker}을(를) 종료할까요? 채널이 삭제되고 스피커의 연결이 끊어집니다.',
+  'directory.editLabel': '스피커 {speaker} 편집',
+  'directory.removeLabel': '스피커 {speaker} 삭제',
+  'zones.talkLabel': '{name} 구역에 말하기',
+  'zones.holdLabel': '{name} 구역에 누르고 말하기',
+  'zones.renameButtonLabel': '{name} 구역 이름 변경',
+  'zones.removeLabel': '{name} 구역 삭제'
 }
