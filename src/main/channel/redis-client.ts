@@ -27,7 +27,8 @@ export const REDIS_CLIENT_DEFAULTS = {
   connectTimeoutMs: 2_000,
   /**
    * A command not sent by then is rejected (the store reports it; readiness follows). node-redis 5
-   * stops this clock once the command is written: it does not bound the wait for the answer.
+   * stops this clock once the command is written: it does not bound the wait for the answer, so
+   * the session registry bounds its steps' wait for the answer by it too (RedisRegistry.run).
    */
   commandTimeoutMs: 2_000,
   /** First reconnection delay; doubles per failed attempt up to reconnectMaxDelayMs. */

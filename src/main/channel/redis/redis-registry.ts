@@ -150,6 +150,9 @@ type ScriptReply = [status: string, token: string, channeltype: string, owner: s
 
 const UNREACHABLE = 'the shared session store (Redis) is unreachable; try again shortly'
 
+/** A step Redis did not answer within commandTimeoutMs: it may still run there later. */
+class NoReply extends Error {}
+
 export class RedisRegistry implements SessionRegistry {
   readonly node = randomBytes(9).toString('base64url')
   private readonly ctx: RegistryContext
@@ -324,7 +327,7 @@ export class RedisRegistry implements SessionRegistry {
         tokenOf(req) ?? '',
         String(this.limits.maxSessionsPerUuid),
         String(this.own.sessionTtlMs)
-      ])
+      ]).catch((e: unknown) => this.unanswered(conn, sid, token, e))
       const [status, tok, ch, owner] = r
       if (status === 'limit')
         return this.refuse(
@@ -364,16 +367,17 @@ export class RedisRegistry implements SessionRegistry {
     const sid = req.sessionid
     if (!sid) return this.writer.sendError(conn, req, ResultCode.BAD_REQUEST, 'missing field "sessionid"')
     this.step(conn, req, async () => {
+      const token = newToken()
       const r = await this.run('JOIN', [
         sid,
         conn.uuid as string,
-        newToken(),
+        token,
         this.node,
         String(conn.id),
         tokenOf(req) ?? '',
         String(this.limits.maxJoinersPerSession),
         String(this.own.sessionTtlMs)
-      ])
+      ]).catch((e: unknown) => this.unanswered(conn, sid, token, e))
       const [status, tok, ch, owner] = r
       if (status === 'notfound')
         return this.refuse(conn, req, ResultCode.NOT_FOUND, `session "${sid}" not found`)
@@ -430,6 +434,24 @@ export class RedisRegistry implements SessionRegistry {
     if (!places) return
     for (const [sid, p] of places) this.queueRelease(conn, sid, p.token)
     void this.release()
+  }
+
+  /**
+   * A create or join that Redis did not answer in time may still run there later. The place it
+   * would take under `token` (made up by this process for that step, so no client knows it) is
+   * given up after it: the LEAVE is sent now, so Redis runs it after the late step (one
+   * connection's commands run in order) and before this connection's later steps, and it does
+   * nothing when the step took no such place (it resumed one, was refused, or never ran). One that
+   * cannot be sent is left to the sweep, as a closed connection's place is. Then `e` fails the step.
+   */
+  private unanswered(conn: Connection, sid: string, token: string, e: unknown): never {
+    if (e instanceof NoReply) {
+      void this.run('LEAVE', [sid, token, this.node, String(conn.id), '0', '0']).catch((f: unknown) => {
+        this.fault('leave', f)
+        if (!(f instanceof NoReply)) this.queueRelease(conn, sid, token)
+      })
+    }
+    throw e
   }
 
   /** A closed connection's place, to be given up in Redis as its disconnect says (see release). */
@@ -906,19 +928,31 @@ export class RedisRegistry implements SessionRegistry {
     ]
     let sha = this.shas.get(name)
     if (sha === undefined) this.shas.set(name, (sha = createHash('sha1').update(script).digest('hex')))
-    try {
-      let reply: unknown
+    const send = async (): Promise<unknown> => {
       try {
-        reply = await this.client.sendCommand(['EVALSHA', sha, '0', ...argv])
+        return await this.client.sendCommand(['EVALSHA', sha, '0', ...argv])
       } catch (e) {
         if (!message(e).startsWith('NOSCRIPT')) throw e
-        reply = await this.client.sendCommand(['EVAL', script, '0', ...argv])
+        return await this.client.sendCommand(['EVAL', script, '0', ...argv])
       }
+    }
+    // node-redis stops its command timeout once a command is written: the wait for the answer
+    // is bounded here, or a Redis that stalls while connected would hold the step (and every
+    // later one of its connection) until it answers.
+    const ms = this.own.commandTimeoutMs
+    let deadline: ReturnType<typeof setTimeout> | undefined
+    const late = new Promise<never>((_, reject) => {
+      deadline = setTimeout(() => reject(new NoReply(`no reply within ${ms} ms`)), ms)
+    })
+    try {
+      const reply = await Promise.race([send(), late])
       this.metrics?.observeRoundTrip(name.toLowerCase(), Number(process.hrtime.bigint() - started) / 1e9)
       return (Array.isArray(reply) ? reply.map(String) : [String(reply), '', '', '']) as ScriptReply
     } catch (e) {
-      this.metrics?.countError(/timeout/i.test(message(e)) ? 'timeout' : 'reply')
+      this.metrics?.countError(e instanceof NoReply || /timeout/i.test(message(e)) ? 'timeout' : 'reply')
       throw e
+    } finally {
+      clearTimeout(deadline)
     }
   }
 
