@@ -848,10 +848,18 @@ export class RedisRegistry implements SessionRegistry {
     const conn = this.conns.get(Number(f['c']))
     const frame = f['f']
     if (frame === undefined) return
-    if (conn !== undefined && !conn.closed) return this.writer.sendRaw(conn, frame)
-    // Its connection closed meanwhile: the place may be waiting for it (grace).
     const sid = f['s']
     const tok = f['t']
+    if (conn !== undefined && !conn.closed) {
+      // Its session ended (e): the place goes now, or it would be listed until its next frame.
+      // By token: a later place of the same id, taken since, stays.
+      if (f['e'] !== undefined && sid !== undefined) {
+        const places = this.places.get(conn)
+        if (places?.get(sid)?.token === tok) places?.delete(sid)
+      }
+      return this.writer.sendRaw(conn, frame)
+    }
+    // Its connection closed meanwhile: the place may be waiting for it (grace).
     if (sid !== undefined && tok !== undefined) {
       void this.run('HOLD', [
         sid,

@@ -13,7 +13,8 @@
  *   P np:<node>         set    "<sid>\n<token>" of the places held by the node's connections
  *   P away              zset   "<sid>\n<token>" → grace deadline
  *   P nodes             zset   node → last heartbeat (ms)
- *   P in:<node>         stream the node's inbox: fields c (connection), t (place), s (sid), f (frame);
+ *   P in:<node>         stream the node's inbox: fields c (connection), t (place), s (sid), f (frame),
+ *                                e (present when the place ended with its session: the node forgets it);
  *                                or ended (sid), t (the device's place): a session created there ended
  *   P held              string bytes held in all
  *   P epoch             string the store's epoch: gone after Redis lost its data
@@ -45,8 +46,13 @@ local function alive(node)
   return hb and (NOW - tonumber(hb)) < NODE_TIMEOUT
 end
 local function present(p) return p.a == 0 and alive(p.n) end
-local function send(p, tok, sid, frame)
-  redis.call('XADD', P .. 'in:' .. p.n, 'MAXLEN', '~', INBOX_MAX, '*', 'c', p.c, 't', tok, 's', sid, 'f', frame)
+local function send(p, tok, sid, frame, ends)
+  local key = P .. 'in:' .. p.n
+  if ends then
+    redis.call('XADD', key, 'MAXLEN', '~', INBOX_MAX, '*', 'c', p.c, 't', tok, 's', sid, 'f', frame, 'e', '1')
+  else
+    redis.call('XADD', key, 'MAXLEN', '~', INBOX_MAX, '*', 'c', p.c, 't', tok, 's', sid, 'f', frame)
+  end
 end
 local function notifyFrame(op, sid, ch)
   return '{"msgtype":"notify","operation":"' .. op .. '","sessionid":' .. json(sid) .. ',"channeltype":' .. json(ch) .. '}'
@@ -83,6 +89,15 @@ local function dropSession(sid, meta, ps)
   redis.call('DEL', skey(sid))
   redis.call('SREM', P .. 'u:' .. meta.owner, sid)
 end
+-- The session ends: its present members other than except are told destroy_session, in entries
+-- marked e so that their nodes forget the place at once (not at its next frame); then it is dropped.
+local function endSession(sid, meta, ps, except)
+  local frame = notifyFrame('destroy_session', sid, meta.ch)
+  for tok, p in pairs(ps) do
+    if tok ~= except and present(p) then send(p, tok, sid, frame, true) end
+  end
+  dropSession(sid, meta, ps)
+end
 -- Writes a frame to every other place: present ones get it in their inbox, away ones hold it.
 -- Returns the tokens whose grace must end because their share is full.
 local function fanOut(sid, ps, except, frame, caps)
@@ -100,8 +115,7 @@ end
 local function endPlace(sid, meta, ps, tok)
   local p = ps[tok]
   if p.r == 'd' then
-    fanOut(sid, ps, tok, notifyFrame('destroy_session', sid, meta.ch), nil)
-    dropSession(sid, meta, ps)
+    endSession(sid, meta, ps, tok)
     return 'destroyed'
   end
   forgetHeld(sid, tok, p)
@@ -205,8 +219,7 @@ local meta, ps = load(sid)
 if not meta then return reply('notfound') end
 for tok, p in pairs(ps) do
   if owns(p, node, conn) then
-    fanOut(sid, ps, tok, notifyFrame('destroy_session', sid, meta.ch), nil)
-    dropSession(sid, meta, ps)
+    endSession(sid, meta, ps, tok)
     return reply('destroyed', tok, meta)
   end
 end
