@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { type RedisClientType, createClient } from 'redis'
 import { describe } from 'vitest'
 
 /** The binary; `$REDIS_SERVER` may name another one. */
@@ -148,8 +149,19 @@ export class RedisServer {
   }
 }
 
-/** A port nobody listens on at this moment. */
-function freePort(): Promise<number> {
+/**
+ * A client of `server` for a test's own commands and checks (CLIENT PAUSE, HGETALL, CONFIG SET).
+ * Its connection faults are the test's doing (a killed or paused server), not failures.
+ */
+export async function adminClient(server: RedisServer): Promise<RedisClientType> {
+  const admin = createClient({ url: server.url }) as RedisClientType
+  admin.on('error', () => undefined)
+  await admin.connect()
+  return admin
+}
+
+/** A loopback port nobody listens on at this moment. */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer()
     s.once('error', reject)

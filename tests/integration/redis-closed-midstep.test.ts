@@ -6,13 +6,13 @@
  * so the step always finishes after the disconnect. A real redis-server, a channel server in this
  * process on the Redis registry, real sockets on 127.0.0.1.
  */
-import { createClient } from 'redis'
+import type { RedisClientType } from 'redis'
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest'
 import type { RedisMetrics } from '../../src/main/channel/metrics'
 import { RedisRegistry } from '../../src/main/channel/redis/redis-registry'
 import { ChannelServer } from '../../src/main/channel/server'
 import { type Json, RawClient } from '../helpers/raw-client'
-import { RedisServer, describeWithRedis } from '../helpers/redis-server'
+import { RedisServer, adminClient, describeWithRedis } from '../helpers/redis-server'
 import { TcpProxy } from '../helpers/tcp-proxy'
 
 const GRACE_MS = 3_000
@@ -20,7 +20,7 @@ const WAIT = { timeout: 15_000, interval: 5 }
 
 describeWithRedis('a session step whose connection ends while Redis runs it', () => {
   let redis: RedisServer
-  let admin: ReturnType<typeof createClient>
+  let admin: RedisClientType
   let server: ChannelServer
   /** The registry's Redis round trips by script ("create", "join", "leave", …) and its failures. */
   let trips: string[] = []
@@ -29,9 +29,7 @@ describeWithRedis('a session step whose connection ends while Redis runs it', ()
 
   beforeAll(async () => {
     redis = await RedisServer.start()
-    admin = createClient({ url: redis.url })
-    admin.on('error', () => undefined)
-    await admin.connect()
+    admin = await adminClient(redis)
   })
   afterAll(async () => {
     await admin?.close()

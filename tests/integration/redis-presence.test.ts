@@ -6,14 +6,14 @@
  * it. A real redis-server, channel servers in this process on the Redis registry, real sockets on
  * 127.0.0.1.
  */
-import { createClient } from 'redis'
+import type { RedisClientType } from 'redis'
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest'
 import type { ServerLimits } from '../../src/main/channel/limits'
 import type { RedisMetrics } from '../../src/main/channel/metrics'
 import { RedisRegistry, type RedisRegistryLimits } from '../../src/main/channel/redis/redis-registry'
 import { ChannelServer } from '../../src/main/channel/server'
 import { type Json, RawClient, settle } from '../helpers/raw-client'
-import { RedisServer, describeWithRedis } from '../helpers/redis-server'
+import { RedisServer, adminClient, describeWithRedis } from '../helpers/redis-server'
 import { TcpProxy } from '../helpers/tcp-proxy'
 
 const OPERATOR_TOKEN = 'operator-secret-1'
@@ -22,7 +22,7 @@ const WAIT = { timeout: 15_000, interval: 20 }
 
 describeWithRedis('presence and metrics on the Redis registry', () => {
   let redis: RedisServer
-  let admin: ReturnType<typeof createClient>
+  let admin: RedisClientType
   const cleanups: (() => unknown)[] = []
   /** A key prefix of each test's own, so that no test sees another's sessions or processes. */
   let prefix = ''
@@ -30,9 +30,7 @@ describeWithRedis('presence and metrics on the Redis registry', () => {
 
   beforeAll(async () => {
     redis = await RedisServer.start()
-    admin = createClient({ url: redis.url })
-    admin.on('error', () => undefined)
-    await admin.connect()
+    admin = await adminClient(redis)
   })
   afterAll(async () => {
     await admin?.close()

@@ -6,13 +6,13 @@
  * token is given up after it, while a place a client resumes with its token stays. A real
  * redis-server, a channel server in this process on the Redis registry, real sockets on 127.0.0.1.
  */
-import { createClient } from 'redis'
+import type { RedisClientType } from 'redis'
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest'
 import type { RedisMetrics } from '../../src/main/channel/metrics'
 import { RedisRegistry } from '../../src/main/channel/redis/redis-registry'
 import { ChannelServer } from '../../src/main/channel/server'
 import { type Json, RawClient } from '../helpers/raw-client'
-import { RedisServer, describeWithRedis } from '../helpers/redis-server'
+import { RedisServer, adminClient, describeWithRedis } from '../helpers/redis-server'
 import { TcpProxy } from '../helpers/tcp-proxy'
 
 /** The registry's deadline for a reply (commandTimeoutMs), and how long Redis stalls. */
@@ -26,16 +26,14 @@ const UNREACHABLE = 'the shared session store (Redis) is unreachable; try again 
 
 describeWithRedis('a session step while Redis stalls', () => {
   let redis: RedisServer
-  let admin: ReturnType<typeof createClient>
+  let admin: RedisClientType
   let server: ChannelServer
   let faults: string[] = []
   const cleanups: (() => unknown)[] = []
 
   beforeAll(async () => {
     redis = await RedisServer.start()
-    admin = createClient({ url: redis.url })
-    admin.on('error', () => undefined)
-    await admin.connect()
+    admin = await adminClient(redis)
   })
   afterAll(async () => {
     await admin?.close()

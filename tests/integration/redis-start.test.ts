@@ -5,11 +5,10 @@
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { type Server, type Socket, createServer } from 'node:net'
-import { createClient } from 'redis'
 import { afterEach, beforeAll, expect, it } from 'vitest'
 import { REDIS_CLIENT_DEFAULTS } from '../../src/main/channel/redis-client'
 import { RawClient } from '../helpers/raw-client'
-import { RedisServer, describeWithRedis } from '../helpers/redis-server'
+import { RedisServer, adminClient, describeWithRedis, freePort } from '../helpers/redis-server'
 
 const ENTRY = 'out/cli/serve.js'
 /** Node's start, and a loaded machine: what an exit may take past the start timeout. */
@@ -69,18 +68,6 @@ function lastLine(text: string): string {
   return text.trim().split('\n').pop() ?? ''
 }
 
-/** A loopback port with nothing listening on it. */
-function closedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number }
-      s.close(() => resolve(port))
-    })
-  })
-}
-
 async function listening(run: ReturnType<typeof spawnServe>, timeoutMs: number): Promise<number> {
   await expect
     .poll(() => run.stdout() || (run.proc.exitCode !== null ? `exited: ${run.stderr()}` : ''), {
@@ -96,7 +83,7 @@ async function readyz(port: number): Promise<number> {
 }
 
 it('exits 1 within the start timeout when nothing listens at the --redis address, saying where and why', async () => {
-  const port = await closedPort()
+  const port = await freePort()
   const limit = REDIS_CLIENT_DEFAULTS.startTimeoutMs
   const ended = await runToExit(['--redis', `redis://127.0.0.1:${port}`], limit + MARGIN_MS)
   console.log(`serve --redis (closed port): exit ${ended.code} after ${ended.ms} ms`)
@@ -111,7 +98,7 @@ it('exits 1 within the start timeout when nothing listens at the --redis address
 })
 
 it('takes --redis-limit startTimeoutMs', async () => {
-  const port = await closedPort()
+  const port = await freePort()
   const ended = await runToExit(
     ['--redis', `redis://127.0.0.1:${port}`, '--redis-limit', 'startTimeoutMs=500'],
     500 + MARGIN_MS
@@ -145,9 +132,7 @@ describeWithRedis('serve --redis at start', () => {
   it('against a Redis that requires a password: without it or with a wrong one it exits 1 at once, naming authentication; with it, it serves', async () => {
     const redis = await RedisServer.start()
     cleanups.push(() => redis.stop())
-    const admin = createClient({ url: redis.url })
-    admin.on('error', () => undefined)
-    await admin.connect()
+    const admin = await adminClient(redis)
     await admin.configSet('requirepass', 'right-secret')
     await admin.close()
     const at = `127.0.0.1:${redis.port}`
@@ -180,7 +165,7 @@ describeWithRedis('serve --redis at start', () => {
 
   it('waits for a Redis that comes up within the start timeout, and once started outlasts an outage longer than it', async () => {
     const startTimeoutMs = 3_000
-    const redisPort = await closedPort()
+    const redisPort = await freePort()
     const run = spawnServe([
       '--redis',
       `redis://127.0.0.1:${redisPort}`,

@@ -143,12 +143,6 @@ const AT_LEAST_ONE: ReadonlySet<keyof ServerLimits> = new Set<keyof ServerLimits
  */
 export const MAX_TIMER_MS = 2_147_483_647
 
-/**
- * A listening socket's error is logged at most this often: a descriptor shortage repeats it for
- * every connection the kernel queues.
- */
-export const LISTENER_FAULT_LOG_INTERVAL_MS = 1_000
-
 /** Whether `name` is a limit (its own name, not one inherited such as "toString"). */
 export function isLimitName(name: string): name is keyof ServerLimits {
   return Object.hasOwn(DEFAULT_LIMITS, name)

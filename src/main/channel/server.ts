@@ -21,7 +21,8 @@ import { AccessControl } from './access'
 import { type Connection, FrameWriter, type TapEvent, hasMoreInRead } from './connection'
 import { type Logger, silentLogger } from '../log'
 import { httpEndpoints } from './http-endpoints'
-import { CloseCode, LISTENER_FAULT_LOG_INTERVAL_MS, type ServerLimits, resolveLimits } from './limits'
+import { CloseCode, type ServerLimits, resolveLimits } from './limits'
+import { type ListenerError, ListenerFaults, isOutOfDescriptors } from './listener-faults'
 import { ChannelMetrics } from './metrics'
 import { LIST_SESSIONS, Presence } from './presence'
 import { memorySocketPair } from './memory-socket'
@@ -188,9 +189,7 @@ export class ChannelServer {
   /** Coarse clock, advanced by the sweep: the relay path never reads the system clock. */
   private now = Date.now()
   private address: AddressInfo | null = null
-  /** Listening-socket errors since the last one logged, and when that was. */
-  private listenerFaults = 0
-  private listenerFaultLoggedAt = 0
+  private readonly listenerFaults = new ListenerFaults()
   /**
    * One set of socket listeners for all connections: closures per connection would cost every
    * idle connection three functions and their scope (about 250 B); a socket finds its
@@ -493,17 +492,12 @@ export class ChannelServer {
    * An error of the listening socket once it listens: logged (at most once a second, so that a
    * descriptor shortage does not flood the log) and survived, as the socket keeps accepting.
    */
-  private listenerFault(err: Error & { code?: string }): void {
-    this.listenerFaults++
-    const now = Date.now()
-    if (now - this.listenerFaultLoggedAt < LISTENER_FAULT_LOG_INTERVAL_MS) return
-    const count = this.listenerFaults
-    this.listenerFaults = 0
-    this.listenerFaultLoggedAt = now
-    const outOfDescriptors = err.code === 'EMFILE' || err.code === 'ENFILE'
+  private listenerFault(err: ListenerError): void {
+    const count = this.listenerFaults.note()
+    if (count === null) return
     this.log.error(
       { fault: err.message, code: err.code, count },
-      outOfDescriptors
+      isOutOfDescriptors(err)
         ? 'cannot accept connections: out of file descriptors; raise the descriptor limit (ulimit -n, LimitNOFILE) or lower the maxConnections limit; still serving'
         : 'the listening socket reported an error; still serving'
     )

@@ -3,6 +3,7 @@
  * option, a stray argument or a missing value is an error), with messages a person can act on.
  */
 import { type ParseArgsConfig, parseArgs } from 'node:util'
+import { LOG_LEVELS, type LogLevel, isLogLevel } from '../log'
 
 export type OptionsConfig = NonNullable<ParseArgsConfig['options']>
 
@@ -126,6 +127,13 @@ export function list(name: string, values: readonly string[] | undefined): strin
   const out = (values ?? []).flatMap((v) => v.split(',')).map((v) => v.trim())
   if (out.some((v) => v === '')) throw new Error(`--${name} needs a value`)
   return out
+}
+
+/** Reads a log level; throws naming the levels when it is not one. */
+export function logLevelArg(raw: string): LogLevel {
+  if (!isLogLevel(raw))
+    throw new Error(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got ${quoted(raw)}`)
+  return raw
 }
 
 /** Reads a port number; throws with a message a person can act on when it is not one. */

@@ -4,8 +4,8 @@
  */
 import { DEFAULT_LIMITS, type ServerLimits, limitProblem } from '../channel/limits'
 import { HOST_LIMITS, type HostLimits } from '../host/browser-host'
-import { LOG_LEVELS, type LogLevel, isLogLevel } from '../log'
-import { type LimitFamily, last, limitArgs, parseCommandLine, portArg, quoted } from './args'
+import { LOG_LEVELS, type LogLevel } from '../log'
+import { type LimitFamily, last, limitArgs, logLevelArg, parseCommandLine, portArg } from './args'
 import { limitOverrides } from './serve-options'
 
 export const DEFAULT_HOST_PORT = 8780
@@ -87,12 +87,9 @@ export function parseHostArgs(argv: readonly string[]): HostConfig {
     hostLimits: {}
   }
   if (config.help) return config
-  const level = last(v['log-level']) ?? DEFAULT_HOST_LOG_LEVEL
-  if (!isLogLevel(level))
-    throw new Error(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got ${quoted(level)}`)
   return {
     ...config,
-    logLevel: level,
+    logLevel: logLevelArg(last(v['log-level']) ?? DEFAULT_HOST_LOG_LEVEL),
     port: portArg('port', last(v.port), DEFAULT_HOST_PORT),
     serverLimits: limitOverrides(v.limit ?? []),
     hostLimits: limitArgs('host-limit', v['host-limit'] ?? [], HOST_LIMIT_FAMILY)

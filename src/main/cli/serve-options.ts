@@ -11,8 +11,17 @@ import {
   redisLimitProblem,
   resolveRedisLimits
 } from '../channel/redis/redis-registry'
-import { LOG_LEVELS, type LogLevel, isLogLevel } from '../log'
-import { type LimitFamily, last, limitArgs, list, parseCommandLine, portArg, quoted } from './args'
+import { LOG_LEVELS, type LogLevel } from '../log'
+import {
+  type LimitFamily,
+  last,
+  limitArgs,
+  list,
+  logLevelArg,
+  parseCommandLine,
+  portArg,
+  quoted
+} from './args'
 
 export const DEFAULT_SERVE_PORT = 8787
 /** Read when --token is not given, so that the token need not appear in the process list. */
@@ -99,9 +108,7 @@ export const REDIS_LIMIT_FAMILY: LimitFamily<RedisLimits> = {
 
 export function parseServeArgs(argv: readonly string[], env: NodeJS.ProcessEnv = {}): ServeConfig {
   const v = parseCommandLine(argv, SERVE_OPTIONS)
-  const logLevel = last(v['log-level']) ?? env[LOG_LEVEL_ENV] ?? DEFAULT_LOG_LEVEL
-  if (!isLogLevel(logLevel))
-    throw new Error(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got ${quoted(logLevel)}`)
+  const logLevel = logLevelArg(last(v['log-level']) ?? env[LOG_LEVEL_ENV] ?? DEFAULT_LOG_LEVEL)
   if (v.help) return { help: true, server: {}, logLevel, redisUrl: null, redisLimits: {} }
   const redisUrl = last(v.redis) ?? env[REDIS_ENV] ?? null
   if (redisUrl !== null && !/^rediss?:\/\/[^/]/.test(redisUrl))

@@ -18,7 +18,7 @@ import {
 } from '../../shared/contract'
 import { ResultCode } from '../../shared/protocol'
 import type { AppCore } from '../core/app-core'
-import { LISTENER_FAULT_LOG_INTERVAL_MS } from '../channel/limits'
+import { type ListenerError, ListenerFaults, isOutOfDescriptors } from '../channel/listener-faults'
 import { CONTENT_SECURITY_POLICY } from '../electron/security'
 
 export interface BrowserHostOptions {
@@ -176,7 +176,7 @@ export class BrowserHost {
   private readonly sockets = new Set<WebSocket>()
   private readonly root: string
   private address: AddressInfo | null = null
-  private listenerFaultLoggedAt = 0
+  private readonly listenerFaults = new ListenerFaults()
   readonly limits: HostLimits
 
   constructor(private readonly options: BrowserHostOptions) {
@@ -237,7 +237,7 @@ export class BrowserHost {
     })
     // A failed accept (EMFILE, ENFILE) is an 'error' of the listening server: unheard, it would
     // end the process. The listening socket stays open, so the host serves on.
-    http.on('error', (e: Error & { code?: string }) => this.listenerFault(e))
+    http.on('error', (e: ListenerError) => this.listenerFault(e))
     this.address = http.address() as AddressInfo
     return this.url
   }
@@ -265,15 +265,12 @@ export class BrowserHost {
     }
   }
 
-  /** Logged at most once a second, so that a descriptor shortage does not flood stderr. */
-  private listenerFault(err: Error & { code?: string }): void {
-    const now = Date.now()
-    if (now - this.listenerFaultLoggedAt < LISTENER_FAULT_LOG_INTERVAL_MS) return
-    this.listenerFaultLoggedAt = now
-    const advice =
-      err.code === 'EMFILE' || err.code === 'ENFILE'
-        ? 'cannot accept connections: out of file descriptors; raise the descriptor limit (ulimit -n)'
-        : 'the listening socket reported an error'
+  /** Logged at most once a second (ListenerFaults), so that a descriptor shortage does not flood stderr. */
+  private listenerFault(err: ListenerError): void {
+    if (this.listenerFaults.note() === null) return
+    const advice = isOutOfDescriptors(err)
+      ? 'cannot accept connections: out of file descriptors; raise the descriptor limit (ulimit -n)'
+      : 'the listening socket reported an error'
     console.error(`browser host: ${advice} (${err.message}); still serving`)
   }
 
