@@ -22,6 +22,8 @@ const STALL_MS = 2_500
 const MARGIN_MS = 400
 const GRACE_MS = 10_000
 const WAIT = { timeout: 15_000, interval: 5 }
+/** What the test sends at most to a stopped Redis to fill the socket buffers on the way. */
+const MAX_UNREAD_BYTES = 256 * 1024 * 1024
 const UNREACHABLE = 'the shared session store (Redis) is unreachable; try again shortly'
 
 describeWithRedis('a session step while Redis stalls', () => {
@@ -44,7 +46,9 @@ describeWithRedis('a session step while Redis stalls', () => {
     for (const c of cleanups.splice(0).reverse()) await c()
   })
 
-  async function start(): Promise<void> {
+  async function start(
+    options: { commandQueueMax?: number; framesPerWindow?: number; timersMs?: number } = {}
+  ): Promise<void> {
     faults = []
     const metrics: RedisMetrics = {
       observeRoundTrip: () => undefined,
@@ -52,13 +56,22 @@ describeWithRedis('a session step while Redis stalls', () => {
     }
     let store: RedisRegistry | null = null
     server = new ChannelServer({
-      limits: { reconnectGraceMs: GRACE_MS, sweepIntervalMs: 200, maxJoinersPerSession: 1 },
+      limits: {
+        reconnectGraceMs: GRACE_MS,
+        sweepIntervalMs: options.timersMs ?? 200,
+        maxJoinersPerSession: 1,
+        ...(options.framesPerWindow !== undefined ? { framesPerWindow: options.framesPerWindow } : {})
+      },
       registry: (ctx) =>
         (store = new RedisRegistry(ctx, {
           url: redis.url,
           metrics,
           commandTimeoutMs: DEADLINE_MS,
-          inboxBlockMs: 200
+          inboxBlockMs: 200,
+          ...(options.commandQueueMax !== undefined ? { commandQueueMax: options.commandQueueMax } : {}),
+          ...(options.timersMs !== undefined
+            ? { heartbeatIntervalMs: options.timersMs, probeIntervalMs: options.timersMs }
+            : {})
         }))
     })
     await store!.start()
@@ -209,5 +222,130 @@ describeWithRedis('a session step while Redis stalls', () => {
       data: { n: 2 }
     })
     expect(device.frames.some((f) => f.operation === 'leave_session')).toBe(false)
+  }, 40_000)
+
+  /** A device and a web client in one session; returns both and the session id. */
+  async function pair(tag: string): Promise<{ device: RawClient; web: RawClient; sid: string }> {
+    const device = await authed(`K-${tag}`)
+    const { sessionid } = await device.request({ msgtype: 'request', operation: 'create_session' })
+    const sid = sessionid as string
+    const web = await authed(`W-${tag}`)
+    expect(
+      await web.request({ msgtype: 'request', operation: 'join_session', sessionid: sid })
+    ).toMatchObject({
+      result_cd: 200
+    })
+    return { device, web, sid }
+  }
+
+  /** The 503 replies `c` has had since frame `from` that say `text` (a data frame's reply has no trxid). */
+  const unavailable = (c: RawClient, text: string, from = 0): Json[] =>
+    c.frames.slice(from).filter((f) => f.msgtype === 'reply' && f.result_cd === 503 && f.result_msg === text)
+  const dataSeen = (c: RawClient): unknown[] =>
+    c.frames.filter((f) => f.msgtype === 'data').map((f) => (f.data as { n: unknown }).n)
+  const notConfirmed =
+    `not confirmed: no reply within ${DEADLINE_MS} ms from the shared session store (Redis); ` +
+    'the frame may still be delivered'
+
+  it('a data frame: 503 at the deadline says it may still be delivered, and it is once Redis answers', async () => {
+    await start()
+    const { device, web, sid } = await pair('stall-data')
+    const since = await stall()
+    const sentAt = Date.now()
+    const from = device.frames.length
+    device.send({ msgtype: 'data', sessionid: sid, data: { n: 1 } })
+    const reply = await device.next((f) => f.msgtype === 'reply', STALL_MS + 2_000, from)
+    expect(Date.now() - sentAt).toBeLessThan(DEADLINE_MS + MARGIN_MS)
+    expect(reply).toMatchObject({ result_cd: 503, sessionid: sid, result_msg: notConfirmed })
+    expect(faults).toContain('timeout')
+    await stallOver(since)
+    expect(await web.next((f) => f.msgtype === 'data', WAIT.timeout, 0)).toMatchObject({
+      sessionid: sid,
+      data: { n: 1 }
+    })
+  }, 40_000)
+
+  it('commandQueueMax: frames past the backlog are refused at once, and only the queued ones arrive', async () => {
+    const QUEUE = 8
+    const SENT = 40
+    await start({ commandQueueMax: QUEUE })
+    const { device, web, sid } = await pair('stall-backlog')
+    const since = await stall()
+    const sentAt = Date.now()
+    const from = device.frames.length
+    for (let n = 0; n < SENT; n++) device.send({ msgtype: 'data', sessionid: sid, data: { n } })
+    const full = `not delivered: ${UNREACHABLE} (${QUEUE} commands are already waiting for Redis (commandQueueMax))`
+    // Refused at once: before the deadline that answers the queued ones.
+    await expect.poll(() => unavailable(device, full, from).length, WAIT).toBeGreaterThanOrEqual(SENT - QUEUE)
+    expect(Date.now() - sentAt).toBeLessThan(DEADLINE_MS)
+    expect(faults).toContain('backlog')
+    // The queued ones are answered at the deadline: every frame has its answer.
+    await expect
+      .poll(
+        () => unavailable(device, full, from).length + unavailable(device, notConfirmed, from).length,
+        WAIT
+      )
+      .toBe(SENT)
+    const queued = unavailable(device, notConfirmed, from).length
+    expect(queued).toBeGreaterThan(0)
+    await stallOver(since)
+
+    // Every queued frame arrives, in order; none of the refused ones.
+    await expect.poll(() => dataSeen(web).length, WAIT).toBe(queued)
+    const seen = dataSeen(web) as number[]
+    expect(seen).toEqual([...seen].sort((a, b) => a - b))
+    // And the relay goes on: a fresh frame arrives.
+    device.send({ msgtype: 'data', sessionid: sid, data: { n: 'after' } })
+    await expect.poll(() => dataSeen(web).at(-1), WAIT).toBe('after')
+    expect(dataSeen(web)).toHaveLength(queued + 1)
+  }, 40_000)
+
+  it('a Redis that stops reading: frames not written in time are answered "not sent", and it recovers', async () => {
+    // framesPerWindow lifted: enough bytes to fill the socket buffers to a Redis that is stopped.
+    await start({ framesPerWindow: 100_000 })
+    const { device, web, sid } = await pair('stall-unread')
+    const pad = 'x'.repeat(60 * 1024)
+    const unsent = `not delivered: ${UNREACHABLE} (not sent to Redis within ${DEADLINE_MS} ms (Redis is not reading))`
+    let sent = 0
+    process.kill(redis.pid!, 'SIGSTOP')
+    try {
+      // Bursts until the kernel's buffers to Redis are full (their size depends on the host) and
+      // node-redis holds the next commands unwritten; at most MAX_UNREAD_BYTES.
+      while (unavailable(device, unsent).length === 0 && sent * pad.length < MAX_UNREAD_BYTES) {
+        for (let i = 0; i < 50; i++)
+          device.send({ msgtype: 'data', sessionid: sid, data: { n: sent++, pad } })
+        await new Promise((r) => setTimeout(r, 50))
+      }
+      await expect.poll(() => unavailable(device, unsent).length, WAIT).toBeGreaterThan(0)
+      expect(faults).toContain('timeout')
+      expect(faults).not.toContain('reply')
+    } finally {
+      process.kill(redis.pid!, 'SIGCONT')
+    }
+    // A frame not sent never arrives; every other one does, once Redis runs again.
+    await expect.poll(() => unavailable(device, unsent).length + dataSeen(web).length, WAIT).toBe(sent)
+    device.send({ msgtype: 'data', sessionid: sid, data: { n: 'after' } })
+    await expect.poll(() => dataSeen(web).at(-1), WAIT).toBe('after')
+  }, 60_000)
+
+  it('the heartbeat, the probe and the sweep: one each waits for a stalled Redis, none queue behind it', async () => {
+    const TICK_MS = 50
+    await start({ timersMs: TICK_MS })
+    const calls = async (): Promise<Record<string, number>> => {
+      const info = (await admin.sendCommand(['INFO', 'commandstats'])) as string
+      const out: Record<string, number> = {}
+      for (const m of info.matchAll(/^cmdstat_(\w+):calls=(\d+)/gm)) out[m[1]!] = Number(m[2])
+      return out
+    }
+    await admin.sendCommand(['CONFIG', 'RESETSTAT'])
+    const since = await stall()
+    await stallOver(since)
+    const after = await calls()
+    // STALL_MS / TICK_MS ticks of each passed while Redis took no writes.
+    const ticks = STALL_MS / TICK_MS
+    expect(after['zadd'] ?? 0).toBeLessThan(ticks / 5)
+    expect(after['xadd'] ?? 0).toBeLessThan(ticks / 5)
+    // And they go on once Redis answers.
+    await expect.poll(async () => (await calls())['zadd'] ?? 0, WAIT).toBeGreaterThan(after['zadd'] ?? 0)
   }, 40_000)
 })

@@ -31,7 +31,7 @@ export interface MetricsSource {
 export interface RedisMetrics {
   /** One command or script answered after `seconds`; `command` is a short name ("eval", "publish"). */
   observeRoundTrip(command: string, seconds: number): void
-  /** One failure; `kind` is a short, bounded name ("timeout", "connection", "reply", "subscriber"). */
+  /** One failure; `kind` is a short, bounded name ("timeout", "backlog", "connection", "reply", "subscriber"). */
   countError(kind: string): void
 }
 

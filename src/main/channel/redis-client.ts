@@ -17,7 +17,7 @@
  *
  * Knows nothing of sessions: the store that uses it lives elsewhere.
  */
-import { ErrorReply, type RedisClientOptions, type RedisClientType, createClient } from 'redis'
+import { ErrorReply, type RedisClientOptions, TimeoutError, type RedisClientType, createClient } from 'redis'
 import type { Logger } from '../log'
 import type { RedisMetrics } from './metrics'
 import type { ReadinessCheck } from './server'
@@ -40,7 +40,14 @@ export const REDIS_CLIENT_DEFAULTS = {
    * connect() rejects when no connection was made within this long (the attempt under way then
    * may add up to connectTimeoutMs). Once connected, reconnection never gives up.
    */
-  startTimeoutMs: 5_000
+  startTimeoutMs: 5_000,
+  /**
+   * Commands a connection holds at most, waiting to be sent or answered; one more is refused at
+   * once (its step answered 503). A Redis that stalls while connected answers nothing, and a step
+   * given up at commandTimeoutMs stays queued until Redis answers it: this bounds that backlog,
+   * and the memory it holds, however long the stall.
+   */
+  commandQueueMax: 10_000
 } as const
 
 export type RedisClientLimits = { -readonly [K in keyof typeof REDIS_CLIENT_DEFAULTS]: number }
@@ -85,6 +92,7 @@ export function createRedisClient(settings: RedisClientSettings): RedisClient {
     disableOfflineQueue: true,
     pingInterval: limits.pingIntervalMs,
     commandOptions: { timeout: limits.commandTimeoutMs },
+    commandsQueueMaxLength: limits.commandQueueMax,
     socket: {
       connectTimeout: limits.connectTimeoutMs,
       reconnectStrategy: (retries, cause) => {
@@ -148,6 +156,22 @@ export function createRedisClient(settings: RedisClientSettings): RedisClient {
 /** Whether `e` is Redis refusing the connection's credentials (or asking for some). */
 export function isAuthFailure(e: unknown): boolean {
   return e instanceof ErrorReply && /^(WRONGPASS|NOAUTH)\b|^ERR (invalid password|AUTH\b)/.test(e.message)
+}
+
+/**
+ * A command this client refused, or gave up before it was written (so Redis never runs it), said
+ * as a person can act on it; null for any other fault. node-redis's own errors for these two say
+ * nothing (a TimeoutError has no message) or nothing of the limit ("The queue is full").
+ */
+export function unsentCommandText(
+  e: unknown,
+  limits: Pick<RedisClientLimits, 'commandTimeoutMs' | 'commandQueueMax'>
+): string | null {
+  if (e instanceof TimeoutError)
+    return `not sent to Redis within ${limits.commandTimeoutMs} ms (Redis is not reading)`
+  if (e instanceof Error && e.message === 'The queue is full')
+    return `${limits.commandQueueMax} commands are already waiting for Redis (commandQueueMax)`
+  return null
 }
 
 /** Without the full stop Redis ends its replies with: the text goes inside a sentence. */

@@ -22,7 +22,7 @@
  *   created and the frames relayed on it.
  */
 import { createHash, randomBytes } from 'node:crypto'
-import { ReconnectStrategyError } from 'redis'
+import { ReconnectStrategyError, TimeoutError } from 'redis'
 import {
   type DataFrame,
   RESUME_TOKEN_KEY,
@@ -42,7 +42,8 @@ import {
   type RedisClientLimits,
   createRedisClient,
   isAuthFailure,
-  redisAddress
+  redisAddress,
+  unsentCommandText
 } from '../redis-client'
 import type { RegistryStats, SessionInfo, SessionRegistry } from '../registry'
 import type { ReadinessCheck } from '../server'
@@ -153,6 +154,16 @@ const UNREACHABLE = 'the shared session store (Redis) is unreachable; try again 
 /** A step Redis did not answer within commandTimeoutMs: it may still run there later. */
 class NoReply extends Error {}
 
+/** A step never sent to Redis (refused at once, or not written in time): it never runs there. */
+class NotSent extends Error {
+  constructor(
+    text: string,
+    readonly kind: 'timeout' | 'backlog'
+  ) {
+    super(text)
+  }
+}
+
 export class RedisRegistry implements SessionRegistry {
   readonly node = randomBytes(9).toString('base64url')
   private readonly ctx: RegistryContext
@@ -240,20 +251,20 @@ export class RedisRegistry implements SessionRegistry {
       )
     }
     try {
-      await this.heartbeat()
+      await this.heartbeatOnce()
     } catch (e) {
       this.abandon()
-      throw new Error(`Redis at ${redisAddress(this.url)} failed the first heartbeat: ${message(e)}`)
+      throw new Error(`Redis at ${redisAddress(this.url)} failed the first heartbeat: ${this.describe(e)}`)
     }
     // node-redis says 'ready' again at each reconnection (the first one came with connect()):
     // Redis may have restarted empty, so nothing is trusted until the epoch is checked.
     this.client.on('ready', () => {
       this.verified = false
-      void this.heartbeat().catch(() => undefined)
+      void this.heartbeatOnce().catch(() => undefined)
     })
     void this.readLoop().catch((e: unknown) => this.fault('inbox', e))
     this.timers.push(
-      setInterval(() => void this.heartbeat().catch(() => undefined), this.own.heartbeatIntervalMs),
+      setInterval(() => void this.heartbeatOnce().catch(() => undefined), this.own.heartbeatIntervalMs),
       setInterval(() => this.probe(), this.own.probeIntervalMs)
     )
     for (const t of this.timers) t.unref?.()
@@ -468,8 +479,15 @@ export class RedisRegistry implements SessionRegistry {
   sweep(now: number): void {
     if (!this.client.isReady) return
     void this.release()
-    void this.sweepStore(now).catch((e: unknown) => this.fault('sweep', e))
+    // One at a time, as the heartbeat and the probe: while Redis stalls, later ticks do not queue
+    // more commands behind the ones it has not answered.
+    if (this.sweeping) return
+    this.sweeping = true
+    void this.sweepStore(now)
+      .catch((e: unknown) => this.fault('sweep', e))
+      .finally(() => (this.sweeping = false))
   }
+  private sweeping = false
 
   async shutdown(): Promise<void> {
     // Members on other processes learn that their sessions end; this process's own members too.
@@ -561,7 +579,7 @@ export class RedisRegistry implements SessionRegistry {
         },
         (e: unknown) => {
           this.fault('relay', e)
-          this.undelivered(conn, sid, frame)
+          this.undelivered(conn, sid, frame, e)
         }
       )
     }
@@ -570,13 +588,24 @@ export class RedisRegistry implements SessionRegistry {
     else void before.then(go)
   }
 
-  /** Never dropped silently: the sender learns that this frame was not delivered. */
-  private undelivered(conn: Connection, sessionid: string | undefined, frame: DataFrame | null): void {
+  /**
+   * Never dropped silently: the sender learns that this frame was not delivered, or, when Redis
+   * did not answer in time (`fault` a NoReply), that it may be delivered late.
+   */
+  private undelivered(
+    conn: Connection,
+    sessionid: string | undefined,
+    frame: DataFrame | null,
+    fault?: unknown
+  ): void {
     this.writer.send(
       conn,
       frames.errorReply({
         result_cd: ResultCode.UNAVAILABLE,
-        result_msg: `not delivered: ${UNREACHABLE}`,
+        result_msg:
+          fault instanceof NoReply
+            ? `not confirmed: ${fault.message} from the shared session store (Redis); the frame may still be delivered`
+            : `not delivered: ${UNREACHABLE}${fault instanceof NotSent ? ` (${fault.message})` : ''}`,
         sessionid,
         trxid: frame?.trxid
       })
@@ -741,6 +770,10 @@ export class RedisRegistry implements SessionRegistry {
    * places are written back, since they are still here.
    */
   private lastBeat = 0
+  private beat: Promise<void> | null = null
+  private heartbeatOnce(): Promise<void> {
+    return (this.beat ??= this.heartbeat().finally(() => (this.beat = null)))
+  }
   private async heartbeat(): Promise<void> {
     const p = this.prefix
     const now = Date.now()
@@ -889,7 +922,8 @@ export class RedisRegistry implements SessionRegistry {
       void old.close().catch(() => undefined)
       void this.reader.connect().catch((e: unknown) => this.fault('inbox', e))
     }
-    if (!this.client.isReady) return
+    // A probe Redis has not answered yet is still the one to read back: none (and no trim) behind it.
+    if (!this.client.isReady || this.probing) return
     // A stream keeps what was read from it: what this process has handled goes, or every
     // inbox would grow until its length cap.
     if (this.lastId !== '0-0') {
@@ -898,6 +932,7 @@ export class RedisRegistry implements SessionRegistry {
         .catch(() => undefined)
     }
     this.probeSentAt = this.probeSentAt > this.probeSeenAt ? this.probeSentAt : now
+    this.probing = true
     void this.client
       .sendCommand([
         'XADD',
@@ -910,7 +945,9 @@ export class RedisRegistry implements SessionRegistry {
         String(now)
       ])
       .catch(() => undefined)
+      .finally(() => (this.probing = false))
   }
+  private probing = false
 
   private async loadScripts(): Promise<void> {
     for (const [name, script] of Object.entries(SCRIPTS)) {
@@ -946,26 +983,39 @@ export class RedisRegistry implements SessionRegistry {
     }
     // node-redis stops its command timeout once a command is written: the wait for the answer
     // is bounded here, or a Redis that stalls while connected would hold the step (and every
-    // later one of its connection) until it answers.
+    // later one of its connection) until it answers. Sent first, so that node-redis's timer runs
+    // out before this one: a command still unwritten then fails as not sent (it never runs in
+    // Redis), not as unanswered (it may).
+    const sent = send()
     const ms = this.own.commandTimeoutMs
     let deadline: ReturnType<typeof setTimeout> | undefined
     const late = new Promise<never>((_, reject) => {
       deadline = setTimeout(() => reject(new NoReply(`no reply within ${ms} ms`)), ms)
     })
     try {
-      const reply = await Promise.race([send(), late])
+      const reply = await Promise.race([sent, late])
       this.metrics?.observeRoundTrip(name.toLowerCase(), Number(process.hrtime.bigint() - started) / 1e9)
       return (Array.isArray(reply) ? reply.map(String) : [String(reply), '', '', '']) as ScriptReply
     } catch (e) {
-      this.metrics?.countError(e instanceof NoReply || /timeout/i.test(message(e)) ? 'timeout' : 'reply')
-      throw e
+      const unsent = unsentCommandText(e, this.own)
+      const fault =
+        unsent === null ? e : new NotSent(unsent, e instanceof TimeoutError ? 'timeout' : 'backlog')
+      this.metrics?.countError(
+        fault instanceof NotSent ? fault.kind : fault instanceof NoReply ? 'timeout' : 'reply'
+      )
+      throw fault
     } finally {
       clearTimeout(deadline)
     }
   }
 
   private fault(what: string | undefined, e: unknown): void {
-    this.log?.warn({ node: this.node, step: what, fault: message(e) }, 'redis step failed')
+    this.log?.warn({ node: this.node, step: what, fault: this.describe(e) }, 'redis step failed')
+  }
+
+  /** What went wrong, also for the commands sent without run() (heartbeat, sweep, probe). */
+  private describe(e: unknown): string {
+    return unsentCommandText(e, this.own) ?? message(e)
   }
 }
 
