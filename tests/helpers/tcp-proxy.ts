@@ -74,6 +74,23 @@ export class TcpProxy {
     return true
   }
 
+  /**
+   * Stops forwarding, both ways, on the connection whose socket to the target has local port
+   * `port` (what the target sees as the client's port), without closing it: a peer that looks
+   * connected and says nothing. Returns whether there was one.
+   */
+  silence(port: number): boolean {
+    for (const [client, upstream] of this.pairs) {
+      if (upstream.localPort !== port) continue
+      client.unpipe(upstream)
+      upstream.unpipe(client)
+      client.pause()
+      upstream.pause()
+      return true
+    }
+    return false
+  }
+
   restore(): void {
     this.refusing = false
   }

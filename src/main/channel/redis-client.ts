@@ -133,24 +133,44 @@ export function createRedisClient(settings: RedisClientSettings): RedisClient {
       stopHandshakeTimer()
     }
   }
+  reportFaults(client, settings, () => abandoned !== null)
+  return client
+}
+
+/**
+ * A new connection with `old`'s settings (a reader that went deaf is replaced by one), its faults
+ * logged and counted as `old`'s are. Its connect() waits for Redis without end: it replaces a
+ * connection that was up, so Redis being away now is an outage, not a failed start.
+ */
+export function duplicateRedisClient(old: RedisClient, settings: RedisClientSettings): RedisClient {
+  const client = old.duplicate() as RedisClient
+  reportFaults(client, settings, () => false)
+  return client
+}
+
+/**
+ * Logs (warn, once per outage) and counts each connection fault of `client`, and logs its
+ * recovery; `abandoned` says that a fault is node-redis's teardown after an abandoned handshake.
+ */
+function reportFaults(client: RedisClient, settings: RedisClientSettings, abandoned: () => boolean): void {
   // Passwords live in the URL: only host and port may be logged.
   const where = redisAddress(settings.url)
+  const name = settings.name !== undefined ? { connection: settings.name } : {}
   let down = false
   client.on('error', (e: unknown) => {
     settings.metrics?.countError('connection')
     // What node-redis reports after an abandoned handshake is its own teardown, not a fault.
-    if (!down && abandoned === null)
+    if (!down && !abandoned())
       settings.logger?.warn(
-        { redis: where, fault: e instanceof Error ? e.message : String(e) },
+        { redis: where, ...name, fault: e instanceof Error ? e.message : String(e) },
         'redis connection fault'
       )
     down = true
   })
   client.on('ready', () => {
-    if (down) settings.logger?.info({ redis: where }, 'redis connection restored')
+    if (down) settings.logger?.info({ redis: where, ...name }, 'redis connection restored')
     down = false
   })
-  return client
 }
 
 /** Whether `e` is Redis refusing the connection's credentials (or asking for some). */

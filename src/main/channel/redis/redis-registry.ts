@@ -40,7 +40,9 @@ import {
   REDIS_CLIENT_DEFAULTS,
   type RedisClient,
   type RedisClientLimits,
+  type RedisClientSettings,
   createRedisClient,
+  duplicateRedisClient,
   isAuthFailure,
   redisAddress,
   unsentCommandText
@@ -212,6 +214,7 @@ export class RedisRegistry implements SessionRegistry {
   private lastRefresh = 0
   private timers: ReturnType<typeof setInterval>[] = []
   private readonly url: string
+  private readonly readerSettings: RedisClientSettings
 
   constructor(ctx: RegistryContext, options: RedisRegistryOptions) {
     this.ctx = ctx
@@ -229,7 +232,8 @@ export class RedisRegistry implements SessionRegistry {
       ...(options.metrics ? { metrics: options.metrics } : {})
     }
     this.client = createRedisClient({ ...settings, name: `genie-bridge:${this.node}` })
-    this.reader = createRedisClient({ ...settings, name: `genie-bridge:${this.node}:inbox` })
+    this.readerSettings = { ...settings, name: `genie-bridge:${this.node}:inbox` }
+    this.reader = createRedisClient(this.readerSettings)
   }
 
   /**
@@ -917,9 +921,10 @@ export class RedisRegistry implements SessionRegistry {
       this.metrics?.countError('subscriber')
       this.log?.warn({ node: this.node }, 'inbox reader is deaf: replacing it')
       const old = this.reader
-      this.reader = old.duplicate()
-      this.reader.on('error', () => undefined)
-      void old.close().catch(() => undefined)
+      this.reader = duplicateRedisClient(old, this.readerSettings)
+      // Destroyed, not closed: close() waits for the read it never answers, and so would the
+      // inbox loop, which awaits it, instead of going on with the new reader.
+      old.destroy()
       void this.reader.connect().catch((e: unknown) => this.fault('inbox', e))
     }
     // A probe Redis has not answered yet is still the one to read back: none (and no trim) behind it.
