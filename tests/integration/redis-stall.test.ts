@@ -47,7 +47,7 @@ describeWithRedis('a session step while Redis stalls', () => {
   })
 
   async function start(
-    options: { commandQueueMax?: number; framesPerWindow?: number; timersMs?: number } = {}
+    options: { commandQueueMax?: number; framesPerWindow?: number; timersMs?: number; sweepMs?: number } = {}
   ): Promise<void> {
     faults = []
     const metrics: RedisMetrics = {
@@ -58,7 +58,7 @@ describeWithRedis('a session step while Redis stalls', () => {
     server = new ChannelServer({
       limits: {
         reconnectGraceMs: GRACE_MS,
-        sweepIntervalMs: options.timersMs ?? 200,
+        sweepIntervalMs: options.sweepMs ?? options.timersMs ?? 200,
         maxJoinersPerSession: 1,
         ...(options.framesPerWindow !== undefined ? { framesPerWindow: options.framesPerWindow } : {})
       },
@@ -347,5 +347,45 @@ describeWithRedis('a session step while Redis stalls', () => {
     expect(after['xadd'] ?? 0).toBeLessThan(ticks / 5)
     // And they go on once Redis answers.
     await expect.poll(async () => (await calls())['zadd'] ?? 0, WAIT).toBeGreaterThan(after['zadd'] ?? 0)
+  }, 40_000)
+
+  it('a late join whose undoing could not be sent: the retry that takes its place keeps it past the sweep', async () => {
+    // The sweep retries what could not be sent; the first one comes after the stall and the retry.
+    const SWEEP_MS = 4_000
+    const QUEUE = 16
+    await start({ commandQueueMax: QUEUE, sweepMs: SWEEP_MS })
+    const startedAt = Date.now()
+    const device = await authed('K-stall-twice')
+    const { sessionid } = await device.request({ msgtype: 'request', operation: 'create_session' })
+    const sid = sessionid as string
+    const web = await authed('W-stall-twice')
+    const since = await stall()
+    const from = web.frames.length
+    web.send({ msgtype: 'request', operation: 'join_session', sessionid: sid, trxid: 'T:late' })
+    // The device's frames fill the queue behind the join, so the LEAVE that would undo the late
+    // join is refused at the deadline, and left to the sweep.
+    for (let n = 0; n < 2 * QUEUE; n++) device.send({ msgtype: 'data', sessionid: sid, data: { n } })
+    const late = await web.next((f) => f.msgtype === 'reply' && f.trxid === 'T:late', STALL_MS, from)
+    expect(late).toMatchObject({ result_cd: 503 })
+    expect(faults).toContain('backlog')
+    await stallOver(since)
+
+    // Redis ran the late join: the retry finds that place, this connection's, and takes it.
+    const retried = await web.request({ msgtype: 'request', operation: 'join_session', sessionid: sid })
+    expect(retried).toMatchObject({ result_cd: 200 })
+    expect(Date.now() - startedAt).toBeLessThan(SWEEP_MS)
+    // Past the sweep, the place is still there, and frames reach it.
+    await new Promise((r) => setTimeout(r, Math.max(0, startedAt + SWEEP_MS + 500 - Date.now())))
+    expect(await storedUuids(sid)).toEqual(['K-stall-twice', 'W-stall-twice'])
+    expect(device.frames.some((f) => f.operation === 'leave_session')).toBe(false)
+    const at = web.frames.length
+    device.send({ msgtype: 'data', sessionid: sid, data: { n: 'after' } })
+    expect(
+      await web.next(
+        (f) => f.msgtype === 'data' && (f.data as { n: unknown }).n === 'after',
+        WAIT.timeout,
+        at
+      )
+    ).toBeTruthy()
   }, 40_000)
 })

@@ -190,8 +190,8 @@ export class RedisRegistry implements SessionRegistry {
   private readonly pending = new Map<Connection, Promise<void>>()
   /** Closed connections that ended without a close frame, for steps that finish after them. */
   private readonly cut = new WeakSet<Connection>()
-  /** Places of closed connections Redis could not be told about yet: retried each sweep. */
-  private readonly unreleased: {
+  /** Places Redis could not be told to give up yet (closed connections', late steps'): retried each sweep. */
+  private unreleased: {
     sid: string
     token: string
     conn: number
@@ -662,6 +662,11 @@ export class RedisRegistry implements SessionRegistry {
     let places = this.places.get(conn)
     if (!places) this.places.set(conn, (places = new Map()))
     places.set(sid, place)
+    // A late step's place that could not be given up at once (see unanswered) and that this
+    // connection's retry has now taken as its own: it stays, and the sweep must not give it up.
+    this.unreleased = this.unreleased.filter(
+      (u) => !(u.conn === conn.id && u.sid === sid && u.token === place.token)
+    )
     return true
   }
 
@@ -724,7 +729,9 @@ export class RedisRegistry implements SessionRegistry {
           u.lost ? '1' : '0',
           String(u.deadline)
         ])
-        this.unreleased.shift()
+        // By identity: remember() may have dropped entries meanwhile.
+        const done = this.unreleased.indexOf(u)
+        if (done >= 0) this.unreleased.splice(done, 1)
       }
     } catch (e) {
       this.fault('leave', e)
