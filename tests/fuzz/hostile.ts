@@ -7,13 +7,19 @@ import fc from 'fast-check'
 /** The fixed seed of every fuzz property: a failure replays exactly. */
 export const FUZZ_SEED = 13_013
 
-/** Cases per entry point: 11 000 in all, about 25 s on two cores. */
+/**
+ * Cases per entry point: 11 000 single inputs in all, about 25 s on two cores; and batches against
+ * the Redis registry (two servers on one redis-server), each a few hostile clients' frame sequences
+ * (redisFrames) or up to 12 inbox entries (redisInbox): about 15 s more.
+ */
 export const FUZZ_RUNS = {
   http: 2_000,
   bridge: 3_000,
   peerFrames: 3_000,
   settingsFile: 1_500,
-  historyFile: 1_500
+  historyFile: 1_500,
+  redisFrames: 250,
+  redisInbox: 400
 } as const
 
 /** Request targets that once stopped the browser host (URIError, or `new URL` throwing). */

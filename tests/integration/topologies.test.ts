@@ -191,4 +191,22 @@ describe.each(topologies)('%s', (name, make) => {
     },
     30_000
   )
+
+  it.skipIf(skip)('a data frame before auth is answered 401, with or without a session id', async () => {
+    const { sid } = await pair({ device: unique('K'), web: unique('W') })
+    for (const url of [top.deviceUrl, top.webUrl]) {
+      const stranger = await RawClient.open(url, 'ws-channel-v1')
+      open.push(stranger)
+      for (const frame of [
+        { msgtype: 'data', sessionid: sid, data: { n: 1 } },
+        { msgtype: 'data', data: { n: 2 } }
+      ]) {
+        expect(await stranger.sendAndReply(frame)).toMatchObject({
+          msgtype: 'reply',
+          result_cd: 401,
+          result_msg: 'not authenticated: send auth first'
+        })
+      }
+    }
+  })
 })

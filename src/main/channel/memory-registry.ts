@@ -276,8 +276,6 @@ export class MemoryRegistry implements SessionRegistry {
       this.counters.bytesRelayed += raw.length
       return this.fanOut(session, conn, raw)
     }
-    if (conn.uuid === null)
-      return this.writer.sendError(conn, frame, ResultCode.UNAUTHORIZED, 'not authenticated: send auth first')
     if (frame.sessionid !== undefined) {
       return this.writer.sendError(
         conn,

@@ -35,7 +35,10 @@ export interface SessionRegistry {
   createSession(conn: Connection, req: RequestFrame): void
   joinSession(conn: Connection, req: RequestFrame): void
   destroySession(conn: Connection, req: RequestFrame): void
-  /** A data frame read by the parser: relayed unchanged (`raw`), or refused with a reply. */
+  /**
+   * A data frame read by the parser, from an authenticated connection (the server answers the
+   * others): relayed unchanged (`raw`), or refused with a reply.
+   */
   relay(conn: Connection, frame: DataFrame, raw: Buffer): void
   /** The hot path, from the frame's bytes alone; false when the parser must read the frame. */
   relayFast(conn: Connection, raw: Buffer): boolean

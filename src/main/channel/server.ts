@@ -668,7 +668,12 @@ export class ChannelServer {
       )
     }
     const frame = parsed.frame
-    if (frame.msgtype === 'data') return this.registry.relay(conn, frame, buf)
+    if (frame.msgtype === 'data') {
+      // Here, not in each registry: before auth a frame has no sender to be a member.
+      if (conn.uuid === null)
+        return this.sendError(conn, frame, ResultCode.UNAUTHORIZED, 'not authenticated: send auth first')
+      return this.registry.relay(conn, frame, buf)
+    }
     if (frame.msgtype === 'reply') return // clients have nothing to reply to; ignored
     if (frame.msgtype === 'notify') {
       if (frame.operation === 'ras_alive' && conn.uuid !== null && this.echoKeepalive)

@@ -210,6 +210,8 @@ export class RedisRegistry implements SessionRegistry {
   private stopped = false
   private probeSentAt = 0
   private probeSeenAt = 0
+  /** Marks this process's probes ("<mark>:<time sent>"); unknown to other processes. */
+  private readonly probeMark = randomBytes(9).toString('base64url')
   private deafSince: number | null = null
   private lastRefresh = 0
   private timers: ReturnType<typeof setInterval>[] = []
@@ -883,7 +885,11 @@ export class RedisRegistry implements SessionRegistry {
     const f: Record<string, string> = {}
     for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]!] = fields[i + 1]!
     if (f['probe'] !== undefined) {
-      this.probeSeenAt = Number(f['probe'])
+      // Only this process's own probes count: anyone who can write to the inbox could otherwise
+      // make a reader that reads look deaf (an old time), or a deaf one look fine (a new time).
+      const [mark, at] = f['probe'].split(':')
+      if (mark !== this.probeMark || at === undefined) return
+      this.probeSeenAt = Math.max(this.probeSeenAt, Number(at))
       if (this.deafSince !== null) this.log?.info({ node: this.node }, 'inbox reader receiving again')
       this.deafSince = null
       return
@@ -954,7 +960,7 @@ export class RedisRegistry implements SessionRegistry {
         String(this.own.inboxMaxEntries),
         '*',
         'probe',
-        String(now)
+        `${this.probeMark}:${now}`
       ])
       .catch(() => undefined)
       .finally(() => (this.probing = false))
