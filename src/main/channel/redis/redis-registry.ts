@@ -22,7 +22,7 @@
  *   created and the frames relayed on it.
  */
 import { createHash, randomBytes } from 'node:crypto'
-import { ReconnectStrategyError, TimeoutError } from 'redis'
+import { ErrorReply, ReconnectStrategyError, TimeoutError } from 'redis'
 import {
   type DataFrame,
   RESUME_TOKEN_KEY,
@@ -535,7 +535,7 @@ export class RedisRegistry implements SessionRegistry {
       .then(fn)
       .catch((e: unknown) => {
         this.fault(req.operation, e)
-        this.refuse(conn, req, ResultCode.UNAVAILABLE, `${UNREACHABLE} (${message(e)})`)
+        this.refuse(conn, req, ResultCode.UNAVAILABLE, storeFault(e))
       })
       .finally(() => {
         if (this.pending.get(conn) === done) this.pending.delete(conn)
@@ -611,7 +611,7 @@ export class RedisRegistry implements SessionRegistry {
         result_msg:
           fault instanceof NoReply
             ? `not confirmed: ${fault.message} from the shared session store (Redis); the frame may still be delivered`
-            : `not delivered: ${UNREACHABLE}${fault instanceof NotSent ? ` (${fault.message})` : ''}`,
+            : `not delivered: ${fault === undefined ? UNREACHABLE : storeFault(fault)}`,
         sessionid,
         trxid: frame?.trxid
       })
@@ -940,6 +940,8 @@ export class RedisRegistry implements SessionRegistry {
       old.destroy()
       void this.reader.connect().catch((e: unknown) => this.fault('inbox', e))
     }
+    if (this.deafSince !== null && this.client.isReady)
+      void this.realign().catch((e: unknown) => this.fault('inbox', e))
     // A probe Redis has not answered yet is still the one to read back: none (and no trim) behind it.
     if (!this.client.isReady || this.probing) return
     // A stream keeps what was read from it: what this process has handled goes, or every
@@ -962,10 +964,36 @@ export class RedisRegistry implements SessionRegistry {
         'probe',
         `${this.probeMark}:${now}`
       ])
-      .catch(() => undefined)
+      // Logged: a probe Redis refuses (its inbox key broken) leaves the reader looking deaf.
+      .catch((e: unknown) => this.fault('probe', e))
       .finally(() => (this.probing = false))
   }
   private probing = false
+
+  /**
+   * While the reader is deaf: a read position past the inbox's last entry (the stream was deleted
+   * and begun again with lower ids, or held an id no later entry can follow) would never read
+   * anything, and the trim would delete what arrives. Everything in such a stream came after
+   * the last entry read, so it is read from the start.
+   */
+  private async realign(): Promise<void> {
+    const top = (await this.client.sendCommand([
+      'XREVRANGE',
+      `${this.prefix}in:${this.node}`,
+      '+',
+      '-',
+      'COUNT',
+      '1'
+    ])) as [string, string[]][] | null
+    const last = top?.[0]?.[0] ?? '0-0'
+    if (streamIdAfter(this.lastId, last)) {
+      this.log?.warn(
+        { node: this.node, readFrom: this.lastId, last },
+        'inbox read position past its stream: reading it from the start'
+      )
+      this.lastId = '0-0'
+    }
+  }
 
   private async loadScripts(): Promise<void> {
     for (const [name, script] of Object.entries(SCRIPTS)) {
@@ -1035,6 +1063,24 @@ export class RedisRegistry implements SessionRegistry {
   private describe(e: unknown): string {
     return unsentCommandText(e, this.own) ?? message(e)
   }
+}
+
+/**
+ * Why a step or a frame failed, for its 503: Redis answering with an error (a script that failed,
+ * a key an operator must look at) is not Redis being away, and is said so, with Redis's words.
+ */
+function storeFault(e: unknown): string {
+  if (e instanceof ErrorReply) return `the shared session store (Redis) refused it: ${e.message}`
+  return `${UNREACHABLE} (${message(e)})`
+}
+
+/** Whether stream entry id `a` ("ms-seq") comes after `b`. */
+function streamIdAfter(a: string, b: string): boolean {
+  const [am = '0', as = '0'] = a.split('-')
+  const [bm = '0', bs = '0'] = b.split('-')
+  const ams = BigInt(am)
+  const bms = BigInt(bm)
+  return ams !== bms ? ams > bms : BigInt(as) > BigInt(bs)
 }
 
 function message(e: unknown): string {
