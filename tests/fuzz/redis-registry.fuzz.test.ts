@@ -20,11 +20,11 @@ import { afterAll, beforeAll, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { CloseCode, type ServerLimits } from '../../src/main/channel/limits'
 import type { RedisMetrics } from '../../src/main/channel/metrics'
-import { REDIS_REGISTRY_DEFAULTS, RedisRegistry } from '../../src/main/channel/redis/redis-registry'
-import { ChannelServer } from '../../src/main/channel/server'
+import { REDIS_REGISTRY_DEFAULTS, type RedisRegistry } from '../../src/main/channel/redis/redis-registry'
+import type { ChannelServer } from '../../src/main/channel/server'
 import { createLogger } from '../../src/main/log'
 import { MSGTYPES, RESUME_TOKEN_KEY, ResultCode, SUBPROTOCOL, parseFrame } from '../../src/shared/protocol'
-import { RedisServer, adminClient, describeWithRedis } from '../helpers/redis-server'
+import { RedisServer, adminClient, describeWithRedis, serverOnRedis } from '../helpers/redis-server'
 import {
   DEEP_ARRAY_TEXT,
   DEEP_OBJECT_TEXT,
@@ -341,7 +341,6 @@ describeWithRedis('fuzz: the Redis session registry', () => {
   let sequence = 0
 
   async function startNode(name: string, prefix = PREFIX): Promise<Node> {
-    let store: RedisRegistry | null = null
     const metrics: RedisMetrics = {
       observeRoundTrip: () => undefined,
       countError: (kind) => registryFaults.push(`${since()} ${name}: counted ${kind}`)
@@ -357,17 +356,12 @@ describeWithRedis('fuzz: the Redis session registry', () => {
         }
       }
     })
-    const server = new ChannelServer({
-      limits: LIMITS,
-      operatorToken: OPERATOR_TOKEN,
-      registry: (ctx) => (store = new RedisRegistry(ctx, { url: redis.url, prefix, logger, metrics }))
-    })
-    const registry = store as RedisRegistry | null
-    if (registry === null) throw new Error('the server made no registry')
-    await registry.start()
-    await server.listen()
-    server.addReadinessCheck(registry.readinessCheck())
-    return { name, server, store: registry, url: server.url, accepted: 0, live: new Map() }
+    const { server, store } = await serverOnRedis(
+      { url: redis.url, prefix, logger, metrics },
+      { limits: LIMITS, operatorToken: OPERATOR_TOKEN }
+    )
+    server.addReadinessCheck(store.readinessCheck())
+    return { name, server, store, url: server.url, accepted: 0, live: new Map() }
   }
 
   beforeAll(async () => {
@@ -947,17 +941,10 @@ describeWithRedis('fuzz: the Redis session registry', () => {
       case 'auth':
         return [request('auth', { uuid: cmd.uuid }, {})]
       case 'create':
-        return [
-          request(
-            'create_session',
-            { sessionid: resolve(cmd.sid, hostileSids), [RESUME_TOKEN_KEY]: resolve(cmd.token, tokens) },
-            cmd.noise
-          )
-        ]
       case 'join':
         return [
           request(
-            'join_session',
+            cmd.t === 'create' ? 'create_session' : 'join_session',
             { sessionid: resolve(cmd.sid, hostileSids), [RESUME_TOKEN_KEY]: resolve(cmd.token, tokens) },
             cmd.noise
           )

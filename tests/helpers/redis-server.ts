@@ -12,6 +12,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type RedisClientType, createClient } from 'redis'
 import { describe } from 'vitest'
+import { RedisRegistry, type RedisRegistryOptions } from '../../src/main/channel/redis/redis-registry'
+import { ChannelServer, type ChannelServerOptions } from '../../src/main/channel/server'
 
 /** The binary; `$REDIS_SERVER` may name another one. */
 export const REDIS_SERVER_BIN = process.env['REDIS_SERVER'] ?? 'redis-server'
@@ -170,4 +172,24 @@ export function freePort(): Promise<number> {
       s.close(() => resolve(port))
     })
   })
+}
+
+/**
+ * A channel server in this process on a RedisRegistry with `registry`'s options: its store started
+ * (Redis reached, the first heartbeat written), then the server listening on 127.0.0.1.
+ */
+export async function serverOnRedis(
+  registry: RedisRegistryOptions,
+  options: Omit<ChannelServerOptions, 'registry'> = {}
+): Promise<{ server: ChannelServer; store: RedisRegistry }> {
+  let made: RedisRegistry | null = null
+  const server = new ChannelServer({
+    ...options,
+    registry: (ctx) => (made = new RedisRegistry(ctx, registry))
+  })
+  const store = made as RedisRegistry | null
+  if (store === null) throw new Error('the server made no registry')
+  await store.start()
+  await server.listen()
+  return { server, store }
 }

@@ -7,13 +7,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import type { Server } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Writable } from 'node:stream'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import WebSocket from 'ws'
 import { AppCore } from '../../src/main/core/app-core'
 import { ChannelServer } from '../../src/main/channel/server'
 import { BrowserHost } from '../../src/main/host/browser-host'
-import { createLogger } from '../../src/main/log'
+import { capturedLogger } from '../helpers/log-capture'
 import { RawClient } from '../helpers/raw-client'
 
 /** What libuv hands Node when accept(2) fails for want of descriptors. */
@@ -34,18 +33,8 @@ afterEach(async () => {
 
 describe('channel server', () => {
   it('survives an accept failure on its listening socket, logs what to do, and still answers auth', async () => {
-    const lines: Record<string, unknown>[] = []
-    const destination = new Writable({
-      write(chunk: Buffer, _enc, done) {
-        for (const line of chunk.toString().split('\n').filter(Boolean))
-          lines.push(JSON.parse(line) as Record<string, unknown>)
-        done()
-      }
-    })
-    const server = new ChannelServer({
-      host: '127.0.0.1',
-      logger: createLogger({ level: 'warn', destination })
-    })
+    const { logger, lines } = capturedLogger('warn')
+    const server = new ChannelServer({ host: '127.0.0.1', logger })
     const url = await server.listen()
     cleanup.push(() => server.close())
 

@@ -9,10 +9,9 @@
 import type { RedisClientType } from 'redis'
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest'
 import type { RedisMetrics } from '../../src/main/channel/metrics'
-import { RedisRegistry } from '../../src/main/channel/redis/redis-registry'
-import { ChannelServer } from '../../src/main/channel/server'
+import type { ChannelServer } from '../../src/main/channel/server'
 import { type Json, RawClient } from '../helpers/raw-client'
-import { RedisServer, adminClient, describeWithRedis } from '../helpers/redis-server'
+import { RedisServer, adminClient, describeWithRedis, serverOnRedis } from '../helpers/redis-server'
 import { TcpProxy } from '../helpers/tcp-proxy'
 
 const GRACE_MS = 3_000
@@ -46,13 +45,10 @@ describeWithRedis('a session step whose connection ends while Redis runs it', ()
       observeRoundTrip: (command) => trips.push(command),
       countError: (kind) => faults.push(kind)
     }
-    let store: RedisRegistry | null = null
-    server = new ChannelServer({
-      limits: { reconnectGraceMs: GRACE_MS, sweepIntervalMs: 200 },
-      registry: (ctx) => (store = new RedisRegistry(ctx, { url: redis.url, metrics }))
-    })
-    await store!.start()
-    await server.listen()
+    ;({ server } = await serverOnRedis(
+      { url: redis.url, metrics },
+      { limits: { reconnectGraceMs: GRACE_MS, sweepIntervalMs: 200 } }
+    ))
     cleanups.push(() => server.close())
   }
 

@@ -8,12 +8,12 @@
  */
 import type { RedisClientType } from 'redis'
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import { createLogger } from '../../src/main/log'
 import type { RedisMetrics } from '../../src/main/channel/metrics'
-import { RedisRegistry } from '../../src/main/channel/redis/redis-registry'
-import { ChannelServer } from '../../src/main/channel/server'
+import type { RedisRegistry } from '../../src/main/channel/redis/redis-registry'
+import type { ChannelServer } from '../../src/main/channel/server'
 import { type Json, RawClient } from '../helpers/raw-client'
-import { RedisServer, adminClient, describeWithRedis } from '../helpers/redis-server'
+import { capturedLogger } from '../helpers/log-capture'
+import { RedisServer, adminClient, describeWithRedis, serverOnRedis } from '../helpers/redis-server'
 import { TcpProxy } from '../helpers/tcp-proxy'
 
 /** The probe's period and deadline on process A (defaults 2 s and 5 s). */
@@ -29,7 +29,7 @@ describeWithRedis('an inbox reader that goes deaf', () => {
   let serverA: ChannelServer
   let serverB: ChannelServer
   const faults: string[] = []
-  const logs: Json[] = []
+  let logs: Json[] = []
   const open: RawClient[] = []
 
   beforeAll(async () => {
@@ -38,27 +38,17 @@ describeWithRedis('an inbox reader that goes deaf', () => {
     proxy = new TcpProxy(redis.port)
     const proxied = `redis://127.0.0.1:${await proxy.start()}`
     const metrics: RedisMetrics = { observeRoundTrip: () => undefined, countError: (k) => faults.push(k) }
-    const logger = createLogger({
-      level: 'info',
-      destination: { write: (line: string) => void logs.push(JSON.parse(line) as Json) }
-    })
-    serverA = new ChannelServer({
-      registry: (ctx) =>
-        (storeA = new RedisRegistry(ctx, {
-          url: proxied,
-          metrics,
-          logger,
-          probeIntervalMs: PROBE_MS,
-          probeTimeoutMs: PROBE_TIMEOUT_MS,
-          inboxBlockMs: 200
-        }))
-    })
-    let storeB: RedisRegistry | null = null
-    serverB = new ChannelServer({ registry: (ctx) => (storeB = new RedisRegistry(ctx, { url: redis.url })) })
-    await storeA!.start()
-    await storeB!.start()
-    await serverA.listen()
-    await serverB.listen()
+    const { logger, lines } = capturedLogger('info')
+    logs = lines
+    ;({ server: serverA, store: storeA } = await serverOnRedis({
+      url: proxied,
+      metrics,
+      logger,
+      probeIntervalMs: PROBE_MS,
+      probeTimeoutMs: PROBE_TIMEOUT_MS,
+      inboxBlockMs: 200
+    }))
+    ;({ server: serverB } = await serverOnRedis({ url: redis.url }))
   }, 30_000)
   afterAll(async () => {
     for (const c of open.splice(0)) c.close()

@@ -5,10 +5,9 @@
  * servers in this process on the Redis registry (one key prefix), real sockets on 127.0.0.1.
  */
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest'
-import { RedisRegistry } from '../../src/main/channel/redis/redis-registry'
-import { ChannelServer } from '../../src/main/channel/server'
+import type { ChannelServer } from '../../src/main/channel/server'
 import { type Json, RawClient } from '../helpers/raw-client'
-import { RedisServer, describeWithRedis } from '../helpers/redis-server'
+import { RedisServer, describeWithRedis, serverOnRedis } from '../helpers/redis-server'
 
 const OPERATOR_TOKEN = 'operator-secret-ended'
 const WAIT = { timeout: 10_000, interval: 20 }
@@ -30,14 +29,10 @@ describeWithRedis('ended sessions on the Redis registry', () => {
   })
 
   async function start(): Promise<ChannelServer> {
-    let store: RedisRegistry | null = null
-    const server = new ChannelServer({
-      operatorToken: OPERATOR_TOKEN,
-      limits: { sweepIntervalMs: 200 },
-      registry: (ctx) => (store = new RedisRegistry(ctx, { url: redis.url, prefix }))
-    })
-    await store!.start()
-    await server.listen()
+    const { server } = await serverOnRedis(
+      { url: redis.url, prefix },
+      { operatorToken: OPERATOR_TOKEN, limits: { sweepIntervalMs: 200 } }
+    )
     cleanups.push(() => server.close())
     return server
   }

@@ -10,10 +10,10 @@ import type { RedisClientType } from 'redis'
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest'
 import type { ServerLimits } from '../../src/main/channel/limits'
 import type { RedisMetrics } from '../../src/main/channel/metrics'
-import { RedisRegistry, type RedisRegistryLimits } from '../../src/main/channel/redis/redis-registry'
-import { ChannelServer } from '../../src/main/channel/server'
+import type { RedisRegistry, RedisRegistryLimits } from '../../src/main/channel/redis/redis-registry'
+import type { ChannelServer } from '../../src/main/channel/server'
 import { type Json, RawClient, settle } from '../helpers/raw-client'
-import { RedisServer, adminClient, describeWithRedis } from '../helpers/redis-server'
+import { RedisServer, adminClient, describeWithRedis, serverOnRedis } from '../helpers/redis-server'
 import { TcpProxy } from '../helpers/tcp-proxy'
 
 const OPERATOR_TOKEN = 'operator-secret-1'
@@ -47,16 +47,15 @@ describeWithRedis('presence and metrics on the Redis registry', () => {
   ): Promise<{ server: ChannelServer; store: RedisRegistry; trips: string[] }> {
     const trips: string[] = []
     const metrics: RedisMetrics = { observeRoundTrip: (command) => trips.push(command), countError: () => {} }
-    let store: RedisRegistry | null = null
-    const server = new ChannelServer({
-      operatorToken: OPERATOR_TOKEN,
-      limits: { reconnectGraceMs: GRACE_MS, sweepIntervalMs: 200, ...limits },
-      registry: (ctx) => (store = new RedisRegistry(ctx, { url: redis.url, prefix, metrics, ...own }))
-    })
-    await store!.start()
-    await server.listen()
+    const { server, store } = await serverOnRedis(
+      { url: redis.url, prefix, metrics, ...own },
+      {
+        operatorToken: OPERATOR_TOKEN,
+        limits: { reconnectGraceMs: GRACE_MS, sweepIntervalMs: 200, ...limits }
+      }
+    )
     cleanups.push(() => server.close())
-    return { server, store: store!, trips }
+    return { server, store, trips }
   }
 
   function newPrefix(): void {

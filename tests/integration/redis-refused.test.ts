@@ -8,11 +8,11 @@
  */
 import type { RedisClientType } from 'redis'
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import { RedisRegistry } from '../../src/main/channel/redis/redis-registry'
-import { ChannelServer } from '../../src/main/channel/server'
-import { createLogger } from '../../src/main/log'
+import type { RedisRegistry } from '../../src/main/channel/redis/redis-registry'
+import type { ChannelServer } from '../../src/main/channel/server'
 import { type Json, RawClient } from '../helpers/raw-client'
-import { RedisServer, adminClient, describeWithRedis } from '../helpers/redis-server'
+import { capturedLogger } from '../helpers/log-capture'
+import { RedisServer, adminClient, describeWithRedis, serverOnRedis } from '../helpers/redis-server'
 
 const PROBE_MS = 100
 const WAIT = { timeout: 10_000, interval: 10 }
@@ -24,31 +24,21 @@ describeWithRedis('a Redis that refuses a step', () => {
   let serverA: ChannelServer
   let serverB: ChannelServer
   let storeB: RedisRegistry
-  const logsB: Json[] = []
+  let logsB: Json[] = []
   const open: RawClient[] = []
 
   beforeAll(async () => {
     redis = await RedisServer.start()
     admin = await adminClient(redis)
-    let storeA: RedisRegistry | null = null
-    serverA = new ChannelServer({ registry: (ctx) => (storeA = new RedisRegistry(ctx, { url: redis.url })) })
-    const logger = createLogger({
-      level: 'info',
-      destination: { write: (line: string) => void logsB.push(JSON.parse(line) as Json) }
-    })
-    serverB = new ChannelServer({
-      registry: (ctx) =>
-        (storeB = new RedisRegistry(ctx, {
-          url: redis.url,
-          logger,
-          probeIntervalMs: PROBE_MS,
-          probeTimeoutMs: 600
-        }))
-    })
-    await storeA!.start()
-    await storeB!.start()
-    await serverA.listen()
-    await serverB.listen()
+    ;({ server: serverA } = await serverOnRedis({ url: redis.url }))
+    const { logger, lines } = capturedLogger('info')
+    logsB = lines
+    ;({ server: serverB, store: storeB } = await serverOnRedis({
+      url: redis.url,
+      logger,
+      probeIntervalMs: PROBE_MS,
+      probeTimeoutMs: 600
+    }))
   }, 30_000)
   afterAll(async () => {
     for (const c of open.splice(0)) c.close()

@@ -9,10 +9,9 @@
 import type { RedisClientType } from 'redis'
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest'
 import type { RedisMetrics } from '../../src/main/channel/metrics'
-import { RedisRegistry } from '../../src/main/channel/redis/redis-registry'
-import { ChannelServer } from '../../src/main/channel/server'
+import type { ChannelServer } from '../../src/main/channel/server'
 import { type Json, RawClient } from '../helpers/raw-client'
-import { RedisServer, adminClient, describeWithRedis } from '../helpers/redis-server'
+import { RedisServer, adminClient, describeWithRedis, serverOnRedis } from '../helpers/redis-server'
 import { TcpProxy } from '../helpers/tcp-proxy'
 
 /** The registry's deadline for a reply (commandTimeoutMs), and how long Redis stalls. */
@@ -54,28 +53,26 @@ describeWithRedis('a session step while Redis stalls', () => {
       observeRoundTrip: () => undefined,
       countError: (kind) => faults.push(kind)
     }
-    let store: RedisRegistry | null = null
-    server = new ChannelServer({
-      limits: {
-        reconnectGraceMs: GRACE_MS,
-        sweepIntervalMs: options.sweepMs ?? options.timersMs ?? 200,
-        maxJoinersPerSession: 1,
-        ...(options.framesPerWindow !== undefined ? { framesPerWindow: options.framesPerWindow } : {})
+    ;({ server } = await serverOnRedis(
+      {
+        url: redis.url,
+        metrics,
+        commandTimeoutMs: DEADLINE_MS,
+        inboxBlockMs: 200,
+        ...(options.commandQueueMax !== undefined ? { commandQueueMax: options.commandQueueMax } : {}),
+        ...(options.timersMs !== undefined
+          ? { heartbeatIntervalMs: options.timersMs, probeIntervalMs: options.timersMs }
+          : {})
       },
-      registry: (ctx) =>
-        (store = new RedisRegistry(ctx, {
-          url: redis.url,
-          metrics,
-          commandTimeoutMs: DEADLINE_MS,
-          inboxBlockMs: 200,
-          ...(options.commandQueueMax !== undefined ? { commandQueueMax: options.commandQueueMax } : {}),
-          ...(options.timersMs !== undefined
-            ? { heartbeatIntervalMs: options.timersMs, probeIntervalMs: options.timersMs }
-            : {})
-        }))
-    })
-    await store!.start()
-    await server.listen()
+      {
+        limits: {
+          reconnectGraceMs: GRACE_MS,
+          sweepIntervalMs: options.sweepMs ?? options.timersMs ?? 200,
+          maxJoinersPerSession: 1,
+          ...(options.framesPerWindow !== undefined ? { framesPerWindow: options.framesPerWindow } : {})
+        }
+      }
+    ))
     cleanups.push(() => server.close())
   }
 

@@ -179,18 +179,25 @@ export function isAuthFailure(e: unknown): boolean {
 }
 
 /**
- * A command this client refused, or gave up before it was written (so Redis never runs it), said
- * as a person can act on it; null for any other fault. node-redis's own errors for these two say
- * nothing (a TimeoutError has no message) or nothing of the limit ("The queue is full").
+ * A command this client refused ("backlog": commandQueueMax reached), or gave up before it was
+ * written ("timeout": so Redis never runs it), said as a person can act on it; null for any other
+ * fault. node-redis's own errors for these two say nothing (a TimeoutError has no message) or
+ * nothing of the limit ("The queue is full").
  */
-export function unsentCommandText(
+export function unsentCommand(
   e: unknown,
   limits: Pick<RedisClientLimits, 'commandTimeoutMs' | 'commandQueueMax'>
-): string | null {
+): { kind: 'timeout' | 'backlog'; text: string } | null {
   if (e instanceof TimeoutError)
-    return `not sent to Redis within ${limits.commandTimeoutMs} ms (Redis is not reading)`
+    return {
+      kind: 'timeout',
+      text: `not sent to Redis within ${limits.commandTimeoutMs} ms (Redis is not reading)`
+    }
   if (e instanceof Error && e.message === 'The queue is full')
-    return `${limits.commandQueueMax} commands are already waiting for Redis (commandQueueMax)`
+    return {
+      kind: 'backlog',
+      text: `${limits.commandQueueMax} commands are already waiting for Redis (commandQueueMax)`
+    }
   return null
 }
 

@@ -22,7 +22,7 @@
  *   created and the frames relayed on it.
  */
 import { createHash, randomBytes } from 'node:crypto'
-import { ErrorReply, ReconnectStrategyError, TimeoutError } from 'redis'
+import { ErrorReply, ReconnectStrategyError } from 'redis'
 import {
   type DataFrame,
   RESUME_TOKEN_KEY,
@@ -45,7 +45,7 @@ import {
   duplicateRedisClient,
   isAuthFailure,
   redisAddress,
-  unsentCommandText
+  unsentCommand
 } from '../redis-client'
 import type { RegistryStats, SessionInfo, SessionRegistry } from '../registry'
 import type { ReadinessCheck } from '../server'
@@ -485,15 +485,11 @@ export class RedisRegistry implements SessionRegistry {
   sweep(now: number): void {
     if (!this.client.isReady) return
     void this.release()
-    // One at a time, as the heartbeat and the probe: while Redis stalls, later ticks do not queue
-    // more commands behind the ones it has not answered.
-    if (this.sweeping) return
-    this.sweeping = true
-    void this.sweepStore(now)
-      .catch((e: unknown) => this.fault('sweep', e))
-      .finally(() => (this.sweeping = false))
+    void this.sweepOnce(now)
   }
-  private sweeping = false
+  private readonly sweepOnce = oneAtATime((now: number) =>
+    this.sweepStore(now).catch((e: unknown) => this.fault('sweep', e))
+  )
 
   async shutdown(): Promise<void> {
     // Members on other processes learn that their sessions end; this process's own members too.
@@ -783,10 +779,7 @@ export class RedisRegistry implements SessionRegistry {
    * places are written back, since they are still here.
    */
   private lastBeat = 0
-  private beat: Promise<void> | null = null
-  private heartbeatOnce(): Promise<void> {
-    return (this.beat ??= this.heartbeat().finally(() => (this.beat = null)))
-  }
+  private readonly heartbeatOnce = oneAtATime(() => this.heartbeat())
   private async heartbeat(): Promise<void> {
     const p = this.prefix
     const now = Date.now()
@@ -942,8 +935,11 @@ export class RedisRegistry implements SessionRegistry {
     }
     if (this.deafSince !== null && this.client.isReady)
       void this.realign().catch((e: unknown) => this.fault('inbox', e))
-    // A probe Redis has not answered yet is still the one to read back: none (and no trim) behind it.
-    if (!this.client.isReady || this.probing) return
+    if (this.client.isReady) void this.probeOnce(now)
+  }
+
+  /** A probe Redis has not answered yet is still the one to read back: none (and no trim) behind it. */
+  private readonly probeOnce = oneAtATime(async (now: number) => {
     // A stream keeps what was read from it: what this process has handled goes, or every
     // inbox would grow until its length cap.
     if (this.lastId !== '0-0') {
@@ -952,8 +948,7 @@ export class RedisRegistry implements SessionRegistry {
         .catch(() => undefined)
     }
     this.probeSentAt = this.probeSentAt > this.probeSeenAt ? this.probeSentAt : now
-    this.probing = true
-    void this.client
+    await this.client
       .sendCommand([
         'XADD',
         `${this.prefix}in:${this.node}`,
@@ -966,9 +961,7 @@ export class RedisRegistry implements SessionRegistry {
       ])
       // Logged: a probe Redis refuses (its inbox key broken) leaves the reader looking deaf.
       .catch((e: unknown) => this.fault('probe', e))
-      .finally(() => (this.probing = false))
-  }
-  private probing = false
+  })
 
   /**
    * While the reader is deaf: a read position past the inbox's last entry (the stream was deleted
@@ -1043,9 +1036,8 @@ export class RedisRegistry implements SessionRegistry {
       this.metrics?.observeRoundTrip(name.toLowerCase(), Number(process.hrtime.bigint() - started) / 1e9)
       return (Array.isArray(reply) ? reply.map(String) : [String(reply), '', '', '']) as ScriptReply
     } catch (e) {
-      const unsent = unsentCommandText(e, this.own)
-      const fault =
-        unsent === null ? e : new NotSent(unsent, e instanceof TimeoutError ? 'timeout' : 'backlog')
+      const unsent = unsentCommand(e, this.own)
+      const fault = unsent === null ? e : new NotSent(unsent.text, unsent.kind)
       this.metrics?.countError(
         fault instanceof NotSent ? fault.kind : fault instanceof NoReply ? 'timeout' : 'reply'
       )
@@ -1061,8 +1053,18 @@ export class RedisRegistry implements SessionRegistry {
 
   /** What went wrong, also for the commands sent without run() (heartbeat, sweep, probe). */
   private describe(e: unknown): string {
-    return unsentCommandText(e, this.own) ?? message(e)
+    return unsentCommand(e, this.own)?.text ?? message(e)
   }
+}
+
+/**
+ * `run` while no earlier call of it is unfinished; otherwise that call, and nothing new: while
+ * Redis stalls, the periodic work (heartbeat, probe, sweep) queues no more commands behind what
+ * it has not answered.
+ */
+function oneAtATime<A extends unknown[]>(run: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
+  let current: Promise<void> | null = null
+  return (...args) => (current ??= run(...args).finally(() => (current = null)))
 }
 
 /**
