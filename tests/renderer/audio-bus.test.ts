@@ -142,6 +142,45 @@ describe('AudioBus feeds', () => {
     expect(origin(feed)).toBe('mic')
   })
 
+  it('a chime and then a message, held as one, keep every call on the bus between them', async () => {
+    vi.useFakeTimers()
+    const { bus, mic, ctx } = setup()
+    bus.setMicrophone(fakeStream(mic))
+    const feed = bus.callFeed()
+    const swaps: string[] = []
+    feed.onTrack = (t) => swaps.push((t as unknown as FakeTrack).origin)
+    let source: { onended: (() => void) | null } | null = null
+    const create = ctx.createBufferSource
+    ctx.createBufferSource = () => (source = create())
+
+    const announced = bus.holding(async () => {
+      await bus.chime('single')
+      await bus.playMessage({} as AudioBuffer)
+    })
+    expect(origin(feed)).toBe('bus')
+    await vi.advanceTimersByTimeAsync(2000) // the chime has sounded; the message is about to start
+    await vi.waitFor(() => expect(source).not.toBeNull())
+    expect(bus.playing).toBe('message')
+    expect(swaps).toEqual(['bus']) // never back to the microphone in between
+    source!.onended!()
+    await announced
+    expect(swaps).toEqual(['bus', 'mic'])
+    expect(origin(feed)).toBe('mic')
+  })
+
+  it('a hold ends even when what it held fails', async () => {
+    const { bus, mic } = setup()
+    bus.setMicrophone(fakeStream(mic))
+    const feed = bus.callFeed()
+    await expect(
+      bus.holding(async () => {
+        expect(origin(feed)).toBe('bus')
+        throw new Error('unreadable')
+      })
+    ).rejects.toThrow('unreadable')
+    expect(origin(feed)).toBe('mic')
+  })
+
   it('a released feed ends its track, and the audio thread rests with no call left', () => {
     const { bus, mic, ctx } = setup()
     bus.setMicrophone(fakeStream(mic))

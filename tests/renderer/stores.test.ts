@@ -369,17 +369,38 @@ describe('talk store', () => {
   }
   const streamOf = (track: FakeTrack): MediaStream =>
     ({ getAudioTracks: () => [track], getTracks: () => [track] }) as unknown as MediaStream
-  const node = () => ({ connect: vi.fn(), disconnect: vi.fn() })
+  const node = () => ({ connect: vi.fn((next: unknown) => next), disconnect: vi.fn() })
   /** Just enough of an AudioContext for the console's audio bus. */
   class FakeAudioContext {
     state = 'running'
     currentTime = 0
     createGain = () => ({
       ...node(),
-      gain: { value: 1, cancelScheduledValues: vi.fn(), setValueAtTime: vi.fn(), setTargetAtTime: vi.fn() }
+      gain: {
+        value: 1,
+        cancelScheduledValues: vi.fn(),
+        setValueAtTime: vi.fn(),
+        setTargetAtTime: vi.fn(),
+        linearRampToValueAtTime: vi.fn()
+      }
     })
     createMediaStreamDestination = () => ({ ...node(), channelCount: 2, stream: streamOf(new FakeTrack()) })
     createMediaStreamSource = () => node()
+    createOscillator = () => ({ ...node(), frequency: { value: 0 }, start: vi.fn(), stop: vi.fn() })
+    /** The last message started; the test ends it. */
+    static message: { onended: (() => void) | null } | null = null
+    createBufferSource = () => {
+      const source = {
+        ...node(),
+        buffer: null,
+        onended: null as (() => void) | null,
+        start: vi.fn(),
+        stop: vi.fn()
+      }
+      FakeAudioContext.message = source
+      return source
+    }
+    decodeAudioData = async () => ({}) as AudioBuffer
     resume = vi.fn(async () => undefined)
     suspend = vi.fn(async () => undefined)
     close = vi.fn(async () => undefined)
@@ -394,6 +415,34 @@ describe('talk store', () => {
   afterEach(() => {
     resetConsoleAudio()
     vi.unstubAllGlobals()
+  })
+
+  it('a recorded message follows its chime with the operator held back throughout: each call takes the bus once, and the microphone after', async () => {
+    vi.useFakeTimers()
+    try {
+      FakeAudioContext.message = null
+      const talk = useTalkStore()
+      const audio = consoleAudio()
+      audio.bus.setMicrophone(streamOf(new FakeTrack()))
+      const feed = audio.bus.callFeed()
+      let swaps = 0
+      feed.onTrack = () => swaps++
+
+      const played = talk.playMessage(
+        { name: 'fire-drill.wav', arrayBuffer: async () => new ArrayBuffer(8) },
+        null
+      )
+      await vi.advanceTimersByTimeAsync(3000) // the chime has sounded
+      await vi.waitFor(() => expect(FakeAudioContext.message).not.toBeNull())
+      expect(audio.bus.playing).toBe('message')
+      expect(swaps).toBe(1) // onto the bus, and not back to the microphone between chime and message
+      FakeAudioContext.message!.onended!()
+      await played
+      expect(swaps).toBe(2)
+      expect(talk.message).toBeNull()
+    } finally {
+      vi.useRealTimers()
+    }
   })
 
   it('a microphone connected again clears "no microphone" and "calls continue without your voice"', async () => {

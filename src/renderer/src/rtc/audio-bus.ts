@@ -65,6 +65,8 @@ export class AudioBus extends Emitter<BusEvents> {
   private micTrack: MediaStreamTrack | null = null
   private message: AudioBufferSourceNode | null = null
   private chimeUntil = 0
+  /** Sequences that hold the microphone back from start to end (see `holding`). */
+  private holds = 0
   private micOpen = true
   private readonly feeds = new Set<Feed>()
   private _playing: 'chime' | 'message' | null = null
@@ -165,6 +167,22 @@ export class AudioBus extends Emitter<BusEvents> {
     }
   }
 
+  /**
+   * Holds the microphone back for the whole of `work`, a chime and then a message: between the two
+   * the calls would otherwise go back to the microphone for an instant (the operator heard between
+   * chime and message), and each call's sender would take two more tracks.
+   */
+  async holding<T>(work: () => Promise<T>): Promise<T> {
+    this.holds++
+    this.applyMicGain()
+    try {
+      return await work()
+    } finally {
+      this.holds--
+      this.applyMicGain()
+    }
+  }
+
   /** Decodes a recorded message (WAV, MP3, OGG: whatever the browser decodes). */
   async decode(file: ArrayBuffer): Promise<AudioBuffer> {
     return this.graph().ctx.decodeAudioData(file)
@@ -253,9 +271,9 @@ export class AudioBus extends Emitter<BusEvents> {
     return this.micOpen && !this.held() && this.micTrack !== null && this.micTrack.readyState === 'live'
   }
 
-  /** The microphone waits for a chime or a message. */
+  /** The microphone waits for a chime, a message, or a sequence of them. */
   private held(): boolean {
-    return this.chimeUntil > performance.now() || this.message !== null
+    return this.holds > 0 || this.chimeUntil > performance.now() || this.message !== null
   }
 
   private feedTrack(direct: boolean): MediaStreamTrack {

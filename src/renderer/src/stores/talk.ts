@@ -166,8 +166,10 @@ export const useTalkStore = defineStore('talk', () => {
     override.value = { zoneId, reason: 'message' }
     message.value = file.name
     try {
-      await audio.bus.chime(settings.settings.chime)
-      if (message.value === file.name) await audio.bus.playMessage(buffer)
+      await audio.bus.holding(async () => {
+        await audio.bus.chime(settings.settings.chime)
+        if (message.value === file.name) await audio.bus.playMessage(buffer)
+      })
     } finally {
       if (message.value === file.name) {
         message.value = null
