@@ -231,6 +231,45 @@ describe('readDataEnvelope on examples', () => {
     expect(memo.length).toBe(0)
   })
 
+  it('string content, read eight bytes at a time: any character at any place of a word, after any start of the frame in memory, is taken or refused as JSON.parse does', () => {
+    const probes = [
+      ...Array.from({ length: 0x80 }, (_, c) => String.fromCharCode(c)),
+      'é', // two UTF-8 bytes, both ≥ 0x80
+      '€', // three
+      '😀', // four
+      '\u0080' // bytes 0xc2 0x80: the lowest continuation byte
+    ]
+    let cases = 0
+    for (const filler of ['a', 'é']) {
+      for (let before = 0; before <= 17; before++) {
+        for (const after of [0, 1, 3, 8]) {
+          for (const probe of probes) {
+            const content = filler.repeat(before) + probe + filler.repeat(after)
+            const text = `{"msgtype":"data","sessionid":"S","data":{"sdp":"${content}"}}`
+            let accepted = true
+            try {
+              JSON.parse(text)
+            } catch {
+              accepted = false
+            }
+            const bytes = Buffer.from(text, 'utf8')
+            for (let shift = 0; shift < 8; shift++) {
+              // The frame at every offset from a word boundary of its ArrayBuffer.
+              const memory = Buffer.alloc(bytes.length + 16, 0x22)
+              bytes.copy(memory, shift)
+              const frame = memory.subarray(shift, shift + bytes.length)
+              expect(readDataEnvelope(frame), `${JSON.stringify(content)} at +${shift}`).toBe(
+                accepted ? 'S' : FALL_BACK
+              )
+              cases++
+            }
+          }
+        }
+      }
+    }
+    expect(cases).toBe(2 * 18 * 4 * 132 * 8)
+  })
+
   it('reads only the view it is given, not the memory around it', () => {
     const whole = Buffer.from('xx{"msgtype":"data","sessionid":"S","data":{}}yy')
     expect(readDataEnvelope(whole.subarray(2, whole.length - 2))).toBe('S')
