@@ -231,7 +231,7 @@ describe('readDataEnvelope on examples', () => {
     expect(memo.length).toBe(0)
   })
 
-  it('string content, read eight bytes at a time: any character at any place of a word, after any start of the frame in memory, is taken or refused as JSON.parse does', () => {
+  it('string content, read four bytes at a time: any character at any place of a word, after any start of the frame in memory, is taken or refused as JSON.parse does', () => {
     const probes = [
       ...Array.from({ length: 0x80 }, (_, c) => String.fromCharCode(c)),
       'é', // two UTF-8 bytes, both ≥ 0x80
