@@ -339,20 +339,14 @@ function memberValueStart(buf: Uint8Array, i: number, end: number): number {
 function stringEnd(buf: Uint8Array, i: number, end: number): number {
   for (;;) {
     i = contentEnd(buf, i, end)
-    // An SDP has an escaped line break (two escapes, \r\n) every 30 bytes or so: escapes that
-    // follow one another are taken here, without going back to the content scan between them.
-    for (;;) {
-      if (i >= end) return INVALID
-      const c = buf[i]!
-      if (c === QUOTE) return i + 1
-      if (c !== BACKSLASH || i + 1 >= end) break
-      if (isSimpleEscape(buf[i + 1]!)) i += 2
-      else {
-        i = unicodeEscapeEnd(buf, i + 1, end)
-        if (i === INVALID) return INVALID
-      }
-    }
-    if (i >= end || !isContent(buf[i]!)) return INVALID
+    if (i >= end) return INVALID
+    const c = buf[i]!
+    if (c === QUOTE) return i + 1
+    if (c !== BACKSLASH || i + 1 >= end) return INVALID
+    // An SDP has an escaped line break every 30 bytes or so: the simple escapes stay inline.
+    if (isSimpleEscape(buf[i + 1]!)) i += 2
+    else i = unicodeEscapeEnd(buf, i + 1, end)
+    if (i === INVALID) return INVALID
   }
 }
 
